@@ -1,0 +1,912 @@
+"""The process node: a DAG of processes with ordered, exactly-once teardown.
+
+See ``docs/design.md`` for the design this module implements. In short:
+the tree is data, the tasks are flat (one host nursery per root), and every
+state change goes through one synchronous driver loop, :func:`_drive`, that
+carries close requests down the tree and completions up it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar, TypeVarTuple, final
+
+import attrs
+import trio
+
+from ._errors import CycleError, InvalidStateError, ProctreeError
+from ._state import State
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+__all__ = [
+    "DEFAULT_GRACE",
+    "Process",
+    "background",
+    "go",
+    "go_child",
+    "with_parent",
+    "with_teardown",
+]
+
+DEFAULT_GRACE: Final = 5.0
+"""Seconds a ``go`` function gets to end by itself once its process closes,
+before its cancel scope is cancelled (see ``docs/design.md``, section 4)."""
+
+# Edge bits, stored per child in the parent's ``_children`` dict.
+_CLOSE: Final = 1  # closing the parent closes the child
+_WAIT: Final = 2  # the parent is not CLOSED before the child is
+
+# Roles of the code that runs as "the current process".
+_FUNCTION: Final = 0
+_TEARDOWN: Final = 1
+_BODY: Final = 2
+
+_INITIAL: Final = State.INITIAL
+_STARTING: Final = State.STARTING
+_RUNNING: Final = State.RUNNING
+_CLOSING: Final = State.CLOSING
+_CLOSED: Final = State.CLOSED
+
+_Ts = TypeVarTuple("_Ts")
+_T = TypeVar("_T")
+
+Teardown = Callable[[], Awaitable[object]]
+"""A teardown: ``async def fn() -> None``, called once when the process closes."""
+
+
+class _NoPublicConstructor(type):
+    """Metaclass that keeps ``Process(...)`` from being called by users."""
+
+    def __call__(cls, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError(
+            f"{cls.__module__}.{cls.__qualname__} has no public constructor: "
+            "make processes with proctree.go(), with_parent(), with_teardown() "
+            "or open_root()"
+        )
+
+    def _create(cls: type[_T], *args: Any, **kwargs: Any) -> _T:
+        return super().__call__(*args, **kwargs)  # type: ignore[misc, no-any-return]
+
+
+@final
+@attrs.define(eq=False, repr=False, slots=True)
+class Host:
+    """What a root owns and lends to every process below it.
+
+    Private to the package: the root creates it, processes use it to start
+    tasks and to record failures.
+    """
+
+    nursery: trio.Nursery
+    grace: float
+    failures: list[BaseException] = attrs.field(factory=list)
+    strays: set[Process] = attrs.field(factory=set)
+
+    def record(self, exc: BaseException) -> bool:
+        """Record a failure once; return False if it was already recorded."""
+        for known in self.failures:
+            if known is exc:
+                return False
+        self.failures.append(exc)
+        return True
+
+
+@final
+@attrs.define(eq=False, repr=False, slots=True, init=False)
+class Process(metaclass=_NoPublicConstructor):
+    """A node of the process tree (a DAG): something that runs and is torn down once.
+
+    Processes are made by :func:`open_root`, :func:`go`, :func:`with_parent`,
+    :func:`with_teardown` and :meth:`Process.go`, never by calling the class.
+
+    Closing a process closes its children concurrently, waits for them and
+    for the processes it waits for and for its own task, then runs its
+    teardown exactly once, then sets :attr:`closed`.
+    """
+
+    name: str
+    """The process's name, for error messages and tree views."""
+    _host: Host | None
+    _grace: float
+    _state: State
+    _forced: float
+    _children: dict[Process, int] | None
+    _ups: list[Process] | None
+    _open_waits: int
+    _task_alive: bool
+    _auto_close: bool
+    _torn: bool
+    _teardown: Teardown | None
+    _scope: trio.CancelScope | None
+    _error: BaseException | None
+    _closing_ev: trio.Event | None
+    _closed_ev: trio.Event | None
+
+    def __init__(
+        self, name: str, host: Host | None, grace: float, state: State
+    ) -> None:
+        self.name = name
+        self._host = host
+        self._grace = grace
+        self._state = state
+        self._forced = math.inf
+        self._children = None
+        self._ups = None
+        self._open_waits = 0
+        self._task_alive = False
+        self._auto_close = False
+        self._torn = False
+        self._teardown = None
+        self._scope = None
+        self._error = None
+        self._closing_ev = None
+        self._closed_ev = None
+
+    def __repr__(self) -> str:
+        return f"<proctree.Process {self.name!r} {self._state.name}>"
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def state(self) -> State:
+        """The process's current :class:`State`."""
+        return self._state
+
+    @property
+    def error(self) -> BaseException | None:
+        """This process's own failure, or None.
+
+        The exception its function or teardown raised (a
+        :class:`BaseExceptionGroup` of both if both failed). Failures of its
+        children are theirs, not this process's.
+        """
+        return self._error
+
+    @property
+    def closing(self) -> trio.Event:
+        """Set once closing has begun (``state`` is CLOSING or CLOSED)."""
+        ev = self._closing_ev
+        if ev is None:
+            ev = self._closing_ev = trio.Event()
+            if self._state is _CLOSING or self._state is _CLOSED:
+                ev.set()
+        return ev
+
+    @property
+    def closed(self) -> trio.Event:
+        """Set once the teardown has finished and the process is CLOSED."""
+        ev = self._closed_ev
+        if ev is None:
+            ev = self._closed_ev = trio.Event()
+            if self._state is _CLOSED:
+                ev.set()
+        return ev
+
+    # ------------------------------------------------------------- structure
+
+    def go(
+        self,
+        fn: Callable[[Process, Unpack[_Ts]], Awaitable[object]],
+        *args: Unpack[_Ts],
+        name: str | None = None,
+        grace: float | None = None,
+    ) -> Process:
+        """Start ``await fn(child, *args)`` in a new child process and return it.
+
+        The child is added as with :meth:`add_child`: closing this process
+        closes it and waits for it. When ``fn`` returns, the child closes
+        once the children it waits for have closed.
+
+        Args:
+            fn: an async function taking the new process as first argument.
+            *args: further positional arguments for ``fn``.
+            name: the child's name; by default ``fn``'s name.
+            grace: seconds ``fn`` may run on once the child is closing
+                before it is cancelled; by default the tree's grace.
+
+        Returns:
+            The new child process, RUNNING (CLOSING if this process is).
+
+        Raises:
+            InvalidStateError: this process is CLOSED.
+            TypeError: ``fn`` is not an async function.
+        """
+        return _spawn(self, fn, args, name, grace)
+
+    def add_child(self, q: Process) -> None:
+        """Make ``q`` a child: closing this process closes ``q`` and waits for it.
+
+        If this process is CLOSING, ``q`` is closed at once and this process
+        does not become CLOSED before ``q`` does. Adding a CLOSED ``q`` does
+        nothing.
+
+        Raises:
+            InvalidStateError: this process is CLOSED.
+            CycleError: ``q`` already waits (directly or not) for this process.
+            TypeError: ``q`` is not a :class:`Process`.
+        """
+        _check_process(q, "add_child")
+        if self is _BACKGROUND:
+            return
+        self._check_open("add_child")
+        _check_not_background(q, "a child")
+        if _waits_on(q, self):
+            raise CycleError(
+                f"add_child would make {q.name!r} wait for itself through "
+                f"{self.name!r}: the processes would wait for each other forever"
+            )
+        _link(self, q, _CLOSE | _WAIT)
+
+    def add_child_no_wait(self, q: Process) -> None:
+        """Make ``q`` a child that this process closes but does not wait for.
+
+        ``q`` has begun closing before this process's teardown runs. If this
+        process is CLOSING or CLOSED, ``q`` is closed at once.
+
+        Raises:
+            CycleError: ``q`` is this process.
+            TypeError: ``q`` is not a :class:`Process`.
+        """
+        _check_process(q, "add_child_no_wait")
+        if self is _BACKGROUND:
+            return
+        _check_not_background(q, "a child")
+        if q is self:
+            raise CycleError(f"process {self.name!r} cannot be its own child")
+        if self._state is _CLOSING or self._state is _CLOSED:
+            _drive([(q, None)], [])
+            return
+        _link(self, q, _CLOSE)
+
+    def wait_for(self, q: Process) -> None:
+        """Do not let this process become CLOSED before ``q`` is, without closing ``q``.
+
+        Honoured while CLOSING too (also from this process's teardown).
+
+        Raises:
+            InvalidStateError: this process is CLOSED.
+            CycleError: ``q`` already waits (directly or not) for this process.
+            TypeError: ``q`` is not a :class:`Process`.
+        """
+        _check_process(q, "wait_for")
+        if self is _BACKGROUND:
+            return
+        self._check_open("wait_for")
+        _check_not_background(q, "waited for")
+        if _waits_on(q, self):
+            raise CycleError(
+                f"wait_for would make {q.name!r} wait for itself through "
+                f"{self.name!r}: the processes would wait for each other forever"
+            )
+        _link(self, q, _WAIT)
+
+    def set_teardown(self, fn: Teardown) -> None:
+        """Set (or replace) the teardown, ``async def fn() -> None``.
+
+        It runs once, after children, waited-for processes and the process's
+        own task have ended, and is never cancelled by a grace period.
+
+        Raises:
+            InvalidStateError: the teardown already started, or this is
+                :func:`background`, which never closes.
+            TypeError: ``fn`` is not an async function.
+        """
+        _check_async_callable(fn, "set_teardown", "teardown()")
+        if self is _BACKGROUND:
+            raise InvalidStateError(
+                "background() never closes, so a teardown on it would never run"
+            )
+        if self._torn:
+            raise InvalidStateError(
+                f"process {self.name!r} is {self._state.name} and its teardown "
+                "has already started; set the teardown before it closes"
+            )
+        self._teardown = fn
+
+    # ---------------------------------------------------------------- closing
+
+    async def aclose(self, *, grace: float | None = None) -> None:
+        """Close this process and wait until it is CLOSED. Idempotent.
+
+        The close runs in the tree's own nursery: if the caller is cancelled
+        while waiting, the close goes on. Called from this process's own
+        function (or one it must wait for), that function is cancelled
+        instead of waiting; called from such a teardown, it returns at once.
+
+        Args:
+            grace: if given, every process of the subtree is cancelled at the
+                latest ``grace`` seconds from now; otherwise each uses its own.
+
+        Raises:
+            BaseException: this process's own failure (:attr:`error`), if any.
+            InvalidStateError: this is :func:`background`.
+        """
+        if self is _BACKGROUND:
+            raise InvalidStateError(
+                "background() never closes; close the processes under it instead"
+            )
+        if self._state is not _CLOSED:
+            deadline = None
+            if grace is not None:
+                deadline = trio.current_time() + _check_grace(grace)
+            _drive([(self, deadline)], [])
+        await self._await_closed(by_close=True)
+
+    async def close_after_children(self) -> None:
+        """Close once every process this one waits for has closed by itself.
+
+        Children are not closed or forced; when the last one is CLOSED, this
+        process closes and the call returns once it is CLOSED.
+
+        Raises:
+            BaseException: this process's own failure, if any.
+            InvalidStateError: this is :func:`background`.
+        """
+        if self is _BACKGROUND:
+            raise InvalidStateError("background() never closes")
+        if self._state is _RUNNING or self._state is _INITIAL:
+            self._auto_close = True
+            _drive([], [self])
+        await self._await_closed(by_close=True)
+
+    async def wait(self) -> None:
+        """Wait until this process is CLOSED, without causing a close.
+
+        Raises:
+            BaseException: this process's own failure, if any.
+        """
+        if self is _BACKGROUND:
+            await trio.sleep_forever()
+        await self._await_closed(by_close=False)
+
+    async def _await_closed(self, *, by_close: bool) -> None:
+        if self._state is not _CLOSED:
+            current = _current.get(None)
+            if by_close and current is not None and _waits_on(self, current[0]):
+                me, role = current
+                if role == _TEARDOWN:
+                    # Our own teardown holds the close up: it finishes later.
+                    await trio.lowlevel.checkpoint()
+                    return
+                if me._scope is not None:
+                    # Waiting would deadlock: end the caller's function, as
+                    # a nursery's body is cancelled when the nursery closes.
+                    me._scope.cancel()
+                    await trio.lowlevel.checkpoint()
+            await self.closed.wait()
+        else:
+            await trio.lowlevel.checkpoint()
+        error = self._error
+        if error is not None:
+            raise error
+
+    def _check_open(self, what: str) -> None:
+        if self._state is _CLOSED:
+            raise InvalidStateError(
+                f"cannot {what} on process {self.name!r}: it is CLOSED; "
+                "use a process that is still running"
+            )
+
+
+_current: ContextVar[tuple[Process, int]] = ContextVar("proctree_current")
+
+_BACKGROUND: Final = Process._create("background", None, math.inf, _RUNNING)
+
+
+def background() -> Process:
+    """Return the one process that never closes.
+
+    Processes made with ``parent=background()`` are not closed by any
+    parent; they are hosted by the current root, which closes them when it
+    exits. ``aclose()`` on it raises :class:`InvalidStateError`.
+    """
+    return _BACKGROUND
+
+
+# ------------------------------------------------------------------ driver
+
+
+def _drive(closes: list[tuple[Process, float | None]], settles: list[Process]) -> None:
+    """Run close requests down and completions up until nothing is left.
+
+    ``closes`` holds ``(process, deadline)`` pairs: the deadline is the
+    absolute time at which the process's task is cancelled, or None for
+    "now plus the process's own grace". ``settles`` holds processes whose
+    dependencies changed. One loop, an explicit stack: no recursion, so the
+    depth of the tree does not matter.
+    """
+    now: float | None = None
+    while closes or settles:
+        while closes:
+            p, deadline = closes.pop()
+            state = p._state
+            if state is _CLOSED:
+                continue
+            if state is _CLOSING:
+                if deadline is None or deadline >= p._forced:
+                    continue
+                forced = deadline
+            else:
+                if p is _BACKGROUND:
+                    continue
+                if now is None:
+                    now = trio.current_time()
+                forced = deadline if deadline is not None else now + p._grace
+                p._state = _CLOSING
+                ev = p._closing_ev
+                if ev is not None:
+                    ev.set()
+                settles.append(p)
+            p._forced = forced
+            scope = p._scope
+            if scope is not None:
+                if now is None:
+                    now = trio.current_time()
+                if forced <= now:
+                    scope.cancel()
+                elif forced < scope.deadline:
+                    scope.deadline = forced
+            children = p._children
+            if children:
+                for child, flags in children.items():
+                    if flags & _CLOSE:
+                        closes.append((child, deadline))
+        if settles:
+            _settle(settles.pop(), closes, settles)
+
+
+def _settle(
+    p: Process, closes: list[tuple[Process, float | None]], settles: list[Process]
+) -> None:
+    state = p._state
+    if state is _RUNNING:
+        if p._auto_close and not p._open_waits:
+            closes.append((p, None))
+        return
+    if state is not _CLOSING or p._open_waits or p._task_alive:
+        return
+    if not p._torn:
+        p._torn = True
+        teardown = p._teardown
+        if teardown is not None:
+            host = p._host
+            assert host is not None
+            p._task_alive = True
+            host.nursery.start_soon(_teardown_task, p, teardown, name=p.name)
+            return
+    # CLOSED: tell every process above, then forget the tree.
+    p._state = _CLOSED
+    ev = p._closed_ev
+    if ev is not None:
+        ev.set()
+    ups = p._ups
+    if ups is not None:
+        for u in ups:
+            siblings = u._children
+            if siblings is not None and siblings.pop(p, 0) & _WAIT:
+                u._open_waits -= 1
+                settles.append(u)
+        p._ups = None
+    children = p._children
+    if children is not None:
+        # Only CLOSE-only edges can be left: WAIT edges were all closed.
+        for child in children:
+            child_ups = child._ups
+            if child_ups is not None:
+                child_ups.remove(p)
+        p._children = None
+    host = p._host
+    if host is not None:
+        if host.strays:
+            host.strays.discard(p)
+        p._host = None
+    p._teardown = None
+    p._scope = None
+
+
+def _link(parent: Process, child: Process, flags: int) -> None:
+    """Add the edge ``parent -> child`` with ``flags`` (parent is not CLOSED)."""
+    if child._state is _CLOSED:
+        return
+    children = parent._children
+    if children is None:
+        children = parent._children = {}
+    old = children.get(child, 0)
+    children[child] = old | flags
+    if not old:
+        ups = child._ups
+        if ups is None:
+            child._ups = [parent]
+        else:
+            ups.append(parent)
+    if flags & _WAIT and not old & _WAIT:
+        parent._open_waits += 1
+    if flags & _CLOSE and parent._state is _CLOSING:
+        _drive([(child, None)], [])
+
+
+def _waits_on(target: Process, me: Process) -> bool:
+    """Whether ``target`` cannot be CLOSED before ``me`` is (walks up from ``me``)."""
+    if target is me:
+        return True
+    ups = me._ups
+    if ups is None:
+        return False
+    stack = [me]
+    seen: set[Process] = set()
+    while stack:
+        q = stack.pop()
+        for u in q._ups or ():
+            siblings = u._children
+            if siblings is None or not siblings.get(q, 0) & _WAIT:
+                continue
+            if u is target:
+                return True
+            if u not in seen:
+                seen.add(u)
+                stack.append(u)
+    return False
+
+
+# ----------------------------------------------------------- tasks, failures
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    if isinstance(exc, trio.Cancelled):
+        return True
+    return isinstance(exc, BaseExceptionGroup) and exc.subgroup(trio.Cancelled) is not None
+
+
+async def _go_task(
+    p: Process, fn: Callable[..., Awaitable[object]], args: tuple[object, ...]
+) -> None:
+    _current.set((p, _FUNCTION))
+    scope = p._scope
+    assert scope is not None
+    try:
+        with scope:
+            await fn(p, *args)
+    except BaseException as exc:
+        if _is_cancellation(exc):
+            raise
+        fail(p, exc, "function")
+        if not isinstance(exc, Exception):
+            raise
+    finally:
+        p._task_alive = False
+        p._auto_close = True
+        _drive([], [p])
+
+
+async def _teardown_task(p: Process, teardown: Teardown) -> None:
+    _current.set((p, _TEARDOWN))
+    try:
+        await teardown()
+    except BaseException as exc:
+        if _is_cancellation(exc):
+            raise
+        fail(p, exc, "teardown")
+        if not isinstance(exc, Exception):
+            raise
+    finally:
+        p._task_alive = False
+        _drive([], [p])
+
+
+def fail(p: Process, exc: BaseException, part: str) -> None:
+    """Record ``exc`` as a failure of ``p``'s ``part`` and close what it must.
+
+    The failure becomes ``p.error``, is recorded once in the host, closes
+    ``p`` and every ancestor along CLOSE edges. A ``BaseException`` that is
+    not an ``Exception`` (KeyboardInterrupt...) also forces the host's
+    shutdown. Used by the root for its body's failures too.
+    """
+    host = p._host
+    fresh = host.record(exc) if host is not None else True
+    if fresh:
+        exc.add_note(f"proctree: raised by the {part} of process {p.name!r}")
+        previous = p._error
+        p._error = (
+            exc
+            if previous is None
+            else BaseExceptionGroup(
+                f"process {p.name!r} failed more than once", [previous, exc]
+            )
+        )
+    closes: list[tuple[Process, float | None]] = [(p, None)]
+    seen = {p}
+    stack = [p]
+    while stack:
+        q = stack.pop()
+        for u in q._ups or ():
+            siblings = u._children
+            if u in seen or siblings is None or not siblings.get(q, 0) & _CLOSE:
+                continue
+            seen.add(u)
+            closes.append((u, None))
+            stack.append(u)
+    _drive(closes, [])
+    if host is not None and not isinstance(exc, Exception):
+        host.nursery.cancel_scope.cancel()
+
+
+# ------------------------------------------------------------- constructors
+
+
+def _check_process(q: object, what: str) -> None:
+    if not isinstance(q, Process):
+        raise TypeError(
+            f"{what}() takes a proctree.Process, got {type(q).__name__}; make one "
+            "with proctree.go(), with_parent() or with_teardown()"
+        )
+
+
+def _check_not_background(q: Process, what: str) -> None:
+    if q is _BACKGROUND:
+        raise InvalidStateError(
+            f"background() never closes, so it cannot be {what}: "
+            "the waiting process would never close"
+        )
+
+
+def _check_grace(grace: object) -> float:
+    if isinstance(grace, bool) or not isinstance(grace, int | float):
+        raise TypeError(f"grace must be a number of seconds, got {grace!r}")
+    if math.isnan(grace) or grace < 0:
+        raise ValueError(f"grace must be >= 0 seconds, got {grace!r}")
+    return float(grace)
+
+
+def _check_async_callable(fn: object, what: str, example: str) -> None:
+    if not callable(fn):
+        raise TypeError(
+            f"{what}() needs an async function (async def {example}: ...), "
+            f"got {fn!r}, which is not callable"
+        )
+    target: object = fn
+    while isinstance(target, functools.partial):
+        target = target.func
+    if inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
+        getattr(target, "__call__", None)  # noqa: B004
+    ):
+        return
+    if (
+        inspect.isfunction(target)
+        or inspect.ismethod(target)
+        or inspect.isbuiltin(target)
+        or isinstance(target, type)
+    ):
+        label = getattr(target, "__qualname__", repr(target))
+        raise TypeError(
+            f"{what}() needs an async function (async def {example}: ...), "
+            f"but {label} is not one; define it with 'async def'"
+        )
+
+
+def _resolve_parent(parent: object, what: str) -> tuple[Process, Host]:
+    """Find the parent (None: the current process) and the host to use."""
+    if parent is None:
+        current = _current.get(None)
+        if current is None:
+            raise ProctreeError(
+                f"{what}() was called outside every proctree root and without "
+                "parent=: run it inside 'async with proctree.open_root():' "
+                "or pass parent="
+            )
+        parent = current[0]
+    elif not isinstance(parent, Process):
+        raise TypeError(
+            f"{what}(): parent must be a proctree.Process or None, "
+            f"got {type(parent).__name__}"
+        )
+    host = parent._host
+    if host is None:
+        if parent is not _BACKGROUND:
+            raise InvalidStateError(
+                f"{what}(): parent {parent.name!r} is CLOSED; "
+                "use a process that is still running"
+            )
+        current = _current.get(None)
+        current_host = current[0]._host if current is not None else None
+        if current_host is None:
+            raise ProctreeError(
+                f"{what}(parent=background()) needs a root to host it: "
+                "run it inside 'async with proctree.open_root():'"
+            )
+        host = current_host
+    return parent, host
+
+
+def _adopt(parent: Process, host: Host, p: Process) -> None:
+    if parent is _BACKGROUND:
+        host.strays.add(p)
+    else:
+        _link(parent, p, _CLOSE | _WAIT)
+
+
+def _spawn(
+    parent: object,
+    fn: Callable[..., Awaitable[object]],
+    args: tuple[object, ...],
+    name: str | None,
+    grace: float | None,
+) -> Process:
+    _check_async_callable(fn, "go", "fn(proc)")
+    parent_p, host = _resolve_parent(parent, "go")
+    if name is None:
+        name = getattr(fn, "__name__", None) or type(fn).__name__
+    elif not isinstance(name, str):
+        raise TypeError(f"go(): name must be a str, got {type(name).__name__}")
+    p = Process._create(
+        name, host, host.grace if grace is None else _check_grace(grace), _RUNNING
+    )
+    p._task_alive = True
+    p._scope = trio.CancelScope()
+    _adopt(parent_p, host, p)
+    host.nursery.start_soon(_go_task, p, fn, args, name=name)
+    return p
+
+
+def _plain(
+    parent: object,
+    name: str | None,
+    what: str,
+    default: str,
+    teardown: Teardown | None = None,
+) -> Process:
+    parent_p, host = _resolve_parent(parent, what)
+    if name is None:
+        name = default
+    elif not isinstance(name, str):
+        raise TypeError(f"{what}(): name must be a str, got {type(name).__name__}")
+    p = Process._create(name, host, host.grace, _RUNNING)
+    p._teardown = teardown
+    _adopt(parent_p, host, p)
+    return p
+
+
+def go(
+    fn: Callable[[Process, Unpack[_Ts]], Awaitable[object]],
+    *args: Unpack[_Ts],
+    parent: Process | None = None,
+    name: str | None = None,
+    grace: float | None = None,
+) -> Process:
+    """Start ``await fn(proc, *args)`` in a new process under ``parent``.
+
+    Args:
+        fn: an async function taking the new process first.
+        *args: further positional arguments for ``fn``.
+        parent: the parent process; None means the current process.
+        name: the process's name; by default ``fn``'s name.
+        grace: seconds ``fn`` may run on once the process is closing; by
+            default the tree's grace (:data:`DEFAULT_GRACE` unless the root
+            said otherwise).
+
+    Returns:
+        The new process (RUNNING, or CLOSING if the parent is).
+
+    Raises:
+        ProctreeError: no ``parent`` and no current process (outside roots).
+        InvalidStateError: the parent is CLOSED.
+        TypeError: ``fn`` is not an async function or ``parent`` not a Process.
+    """
+    return _spawn(parent, fn, args, name, grace)
+
+
+def go_child(
+    parent: Process,
+    fn: Callable[[Process, Unpack[_Ts]], Awaitable[object]],
+    *args: Unpack[_Ts],
+    name: str | None = None,
+    grace: float | None = None,
+) -> Process:
+    """Start ``await fn(proc, *args)`` in a new child of ``parent``.
+
+    The same as ``go(fn, *args, parent=parent)``; see :func:`go`.
+    """
+    return _spawn(parent, fn, args, name, grace)
+
+
+def with_parent(parent: Process | None, name: str | None = None) -> Process:
+    """Make a new process, a child of ``parent``, with no task and no teardown.
+
+    Useful to group processes: closing it closes the ones added under it.
+
+    Args:
+        parent: the parent process; None means the current process.
+        name: the process's name (default ``"process"``).
+
+    Raises:
+        ProctreeError: no ``parent`` and no current process.
+        InvalidStateError: the parent is CLOSED.
+        TypeError: ``parent`` is not a Process.
+    """
+    return _plain(parent, name, "with_parent", "process")
+
+
+def with_teardown(
+    fn: Teardown, parent: Process | None = None, name: str | None = None
+) -> Process:
+    """Make a new process whose teardown is ``async def fn() -> None``.
+
+    Args:
+        fn: the teardown, run exactly once when the process closes.
+        parent: the parent process; None means the current process.
+        name: the process's name; by default ``fn``'s name.
+
+    Raises:
+        ProctreeError: no ``parent`` and no current process.
+        InvalidStateError: the parent is CLOSED.
+        TypeError: ``fn`` is not an async function or ``parent`` not a Process.
+    """
+    _check_async_callable(fn, "with_teardown", "teardown()")
+    default = getattr(fn, "__name__", None) or "process"
+    return _plain(parent, name, "with_teardown", default, fn)
+
+
+# ------------------------------------------------------ what a root needs
+
+
+def make_root(nursery: trio.Nursery, name: str, grace: float) -> Process:
+    """Make the root process of a new host; its body is its own task.
+
+    The root's own grace is 0: when it closes for any reason but the end of
+    its body, the body is cancelled at once, as a nursery's body is.
+    """
+    host = Host(nursery, grace)
+    root = Process._create(name, host, 0.0, _RUNNING)
+    root._task_alive = True
+    root._scope = trio.CancelScope()
+    return root
+
+
+def body_scope(root: Process) -> trio.CancelScope:
+    """The cancel scope the root's body runs in (closing the root cancels it)."""
+    scope = root._scope
+    assert scope is not None
+    return scope
+
+
+def enter_body(root: Process) -> object:
+    """Make ``root`` the current process of the body; returns a reset token."""
+    return _current.set((root, _BODY))
+
+
+def leave_body(root: Process, token: object) -> None:
+    """The body has ended: close the root and every stray process it hosts."""
+    _current.reset(token)  # type: ignore[arg-type]
+    host = root._host
+    root._task_alive = False
+    close_hosted(root, host)
+
+
+def close_hosted(root: Process, host: Host | None) -> None:
+    """Close the root and every stray it hosts (each with its own grace)."""
+    closes: list[tuple[Process, float | None]] = [(root, None)]
+    if host is not None:
+        closes.extend((stray, None) for stray in host.strays)
+    _drive(closes, [root])
+
+
+def host_of(root: Process) -> Host:
+    """The host of a root that has not closed yet."""
+    host = root._host
+    assert host is not None
+    return host
+
+
+async def wait_hosted(root: Process, host: Host) -> None:
+    """Wait until the root and every stray the host holds are CLOSED."""
+    await root.closed.wait()
+    while host.strays:
+        stray = next(iter(host.strays))
+        if stray._state is not _CLOSING:
+            _drive([(stray, None)], [])
+        await stray.closed.wait()
