@@ -193,7 +193,7 @@ class Process(metaclass=_NoPublicConstructor):
     def go(
         self,
         fn: Callable[[Process, Unpack[_Ts]], Awaitable[object]],
-        *args: Unpack[_Ts],
+        *args: *_Ts,
         name: str | None = None,
         grace: float | None = None,
     ) -> Process:
@@ -560,7 +560,9 @@ def _waits_on(target: Process, me: Process) -> bool:
 def _is_cancellation(exc: BaseException) -> bool:
     if isinstance(exc, trio.Cancelled):
         return True
-    return isinstance(exc, BaseExceptionGroup) and exc.subgroup(trio.Cancelled) is not None
+    return (
+        isinstance(exc, BaseExceptionGroup) and exc.subgroup(trio.Cancelled) is not None
+    )
 
 
 async def _go_task(
@@ -773,7 +775,7 @@ def _plain(
 
 def go(
     fn: Callable[[Process, Unpack[_Ts]], Awaitable[object]],
-    *args: Unpack[_Ts],
+    *args: *_Ts,
     parent: Process | None = None,
     name: str | None = None,
     grace: float | None = None,
@@ -803,7 +805,7 @@ def go(
 def go_child(
     parent: Process,
     fn: Callable[[Process, Unpack[_Ts]], Awaitable[object]],
-    *args: Unpack[_Ts],
+    *args: *_Ts,
     name: str | None = None,
     grace: float | None = None,
 ) -> Process:

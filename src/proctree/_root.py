@@ -110,7 +110,12 @@ async def _root(
                 if signals:
                     receiver = stack.enter_context(trio.open_signal_receiver(*signals))
                     nursery.start_soon(
-                        _watch_signals, receiver, root, host, watcher, name=f"{name}:signals"
+                        _watch_signals,
+                        receiver,
+                        root,
+                        host,
+                        watcher,
+                        name=f"{name}:signals",
                     )
                 token = enter_body(root)
                 try:

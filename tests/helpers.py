@@ -1,0 +1,29 @@
+"""Small helpers the tests share."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import trio
+
+import proctree
+
+
+def recorder(log: list[str], label: str) -> Callable[[], Awaitable[None]]:
+    """A teardown that appends ``label`` to ``log`` after a checkpoint."""
+
+    async def teardown() -> None:
+        await trio.lowlevel.checkpoint()
+        log.append(label)
+
+    return teardown
+
+
+async def until_closing(proc: proctree.Process) -> None:
+    """A go function that ends as soon as its process starts closing."""
+    await proc.closing.wait()
+
+
+async def forever(proc: proctree.Process) -> None:
+    """A go function that never ends by itself."""
+    await trio.sleep_forever()
