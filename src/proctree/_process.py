@@ -587,6 +587,12 @@ async def _go_task(
 
 
 async def _teardown_task(p: Process, teardown: Teardown) -> None:
+    if p._open_waits:
+        # A wait_for/add_child came between scheduling and now: honour it,
+        # the teardown is started again once those processes are CLOSED.
+        p._torn = False
+        p._task_alive = False
+        return
     _current.set((p, _TEARDOWN))
     try:
         await teardown()

@@ -15,13 +15,13 @@ class State(enum.Enum):
     """
 
     INITIAL = "initial"
-    """Made by :func:`proctree.new_process`, not started yet."""
+    """Made by ``proctree.new_process``, not started yet."""
     STARTING = "starting"
     """Its runner was started and has not reported ready."""
     RUNNING = "running"
     """Running; processes made by ``go``, ``with_parent`` and ``with_teardown``
     start here."""
     CLOSING = "closing"
-    """A close has begun: children are being closed, the teardown is due."""
+    """A close has begun; children are being closed and the teardown is due."""
     CLOSED = "closed"
     """Teardown has finished; nothing of the process runs any more."""
