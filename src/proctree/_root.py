@@ -101,14 +101,18 @@ async def _root(
 ) -> AsyncIterator[Process]:
     failures: list[BaseException] = []
     try:
-        async with trio.open_nursery() as nursery:
-            root = make_root(nursery, name, grace)
-            host = host_of(root)
-            failures = host.failures
-            with contextlib.ExitStack() as stack:
+        # The signal receiver outlives the nursery, so the watcher task can
+        # never see it closed, even when the body ends before it starts.
+        with contextlib.ExitStack() as stack:
+            receiver = None
+            if signals:
+                receiver = stack.enter_context(trio.open_signal_receiver(*signals))
+            async with trio.open_nursery() as nursery:
+                root = make_root(nursery, name, grace)
+                host = host_of(root)
+                failures = host.failures
                 watcher = trio.CancelScope()
-                if signals:
-                    receiver = stack.enter_context(trio.open_signal_receiver(*signals))
+                if receiver is not None:
                     nursery.start_soon(
                         _watch_signals,
                         receiver,
