@@ -74,7 +74,9 @@ def test_processes_have_no_public_constructor() -> None:
         proctree.Process("x")
 
 
-async def test_a_cycle_is_refused_at_once(autojump_clock: trio.testing.MockClock) -> None:
+async def test_a_cycle_is_refused_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with proctree.open_root() as root:
         a = proctree.with_parent(root, name="a")
         b = proctree.with_parent(a, name="b")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import trio
 import trio.testing
 
@@ -11,7 +12,9 @@ from proctree import State
 from .helpers import forever, recorder, until_closing
 
 
-async def test_closing_is_set_before_closed(autojump_clock: trio.testing.MockClock) -> None:
+async def test_closing_is_set_before_closed(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     seen: list[tuple[bool, bool]] = []
     async with proctree.open_root() as root:
 
@@ -26,7 +29,9 @@ async def test_closing_is_set_before_closed(autojump_clock: trio.testing.MockClo
     assert p.state is State.CLOSED
 
 
-async def test_teardown_runs_once_under_2000_concurrent_closers(autojump_clock: trio.testing.MockClock) -> None:
+async def test_teardown_runs_once_under_2000_concurrent_closers(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     runs = 0
 
     async def teardown() -> None:
@@ -51,7 +56,9 @@ async def test_teardown_runs_once_under_2000_concurrent_closers(autojump_clock: 
     assert done == 2000
 
 
-async def test_three_two_one_order_when_all_three_are_closed_at_once(autojump_clock: trio.testing.MockClock) -> None:
+async def test_three_two_one_order_when_all_three_are_closed_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     log: list[str] = []
     async with proctree.open_root() as root:
         p1 = proctree.with_teardown(recorder(log, "1"), parent=root)
@@ -63,7 +70,9 @@ async def test_three_two_one_order_when_all_three_are_closed_at_once(autojump_cl
     assert log == ["3", "2", "1"]
 
 
-async def test_closing_a_node_closes_its_leaves_first_and_not_its_siblings(autojump_clock: trio.testing.MockClock) -> None:
+async def test_closing_a_node_closes_its_leaves_first_and_not_its_siblings(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     log: list[str] = []
     async with proctree.open_root() as root:
         a = proctree.with_teardown(recorder(log, "a"), parent=root)
@@ -83,7 +92,9 @@ async def test_closing_a_node_closes_its_leaves_first_and_not_its_siblings(autoj
     assert log[-1] == "b"
 
 
-async def test_wait_for_orders_the_close_without_closing_the_other(autojump_clock: trio.testing.MockClock) -> None:
+async def test_wait_for_orders_the_close_without_closing_the_other(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     log: list[str] = []
     async with proctree.open_root() as root:
         a = proctree.with_teardown(recorder(log, "a"), parent=root)
@@ -99,7 +110,9 @@ async def test_wait_for_orders_the_close_without_closing_the_other(autojump_cloc
         assert log == ["b", "a"]
 
 
-async def test_add_child_waits_but_add_child_no_wait_does_not(autojump_clock: trio.testing.MockClock) -> None:
+async def test_add_child_waits_but_add_child_no_wait_does_not(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     log: list[str] = []
     async with proctree.open_root() as root:
         parent = proctree.with_teardown(recorder(log, "parent"), parent=root)
@@ -122,7 +135,9 @@ async def test_add_child_waits_but_add_child_no_wait_does_not(autojump_clock: tr
         await root.aclose()
 
 
-async def test_no_wait_child_is_closing_before_the_parent_teardown_runs(autojump_clock: trio.testing.MockClock) -> None:
+async def test_no_wait_child_is_closing_before_the_parent_teardown_runs(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     seen: list[bool] = []
     async with proctree.open_root() as root:
 
@@ -138,7 +153,9 @@ async def test_no_wait_child_is_closing_before_the_parent_teardown_runs(autojump
     assert seen == [True]
 
 
-async def test_go_function_ends_before_its_parent_teardown(autojump_clock: trio.testing.MockClock) -> None:
+async def test_go_function_ends_before_its_parent_teardown(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     log: list[str] = []
 
     async def worker(proc: proctree.Process) -> None:
@@ -155,7 +172,9 @@ async def test_go_function_ends_before_its_parent_teardown(autojump_clock: trio.
     assert log == ["worker ended", "parent teardown"]
 
 
-async def test_go_process_closes_itself_once_its_function_returns(autojump_clock: trio.testing.MockClock) -> None:
+async def test_go_process_closes_itself_once_its_function_returns(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with proctree.open_root() as root:
 
         async def quick(proc: proctree.Process) -> None:
@@ -166,7 +185,9 @@ async def test_go_process_closes_itself_once_its_function_returns(autojump_clock
         assert p.state is State.CLOSED
 
 
-async def test_go_process_waits_for_its_children_after_its_function_returns(autojump_clock: trio.testing.MockClock) -> None:
+async def test_go_process_waits_for_its_children_after_its_function_returns(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with proctree.open_root() as root:
         release = trio.Event()
 
@@ -183,7 +204,9 @@ async def test_go_process_waits_for_its_children_after_its_function_returns(auto
         await p.wait()
 
 
-async def test_close_after_children_does_not_force_the_children(autojump_clock: trio.testing.MockClock) -> None:
+async def test_close_after_children_does_not_force_the_children(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with proctree.open_root() as root:
         parent = proctree.with_parent(root)
         c1 = proctree.with_parent(parent)
@@ -200,25 +223,24 @@ async def test_close_after_children_does_not_force_the_children(autojump_clock: 
         assert parent.state is State.CLOSED
 
 
-async def test_after_closed_go_add_child_and_wait_for_raise(autojump_clock: trio.testing.MockClock) -> None:
+async def test_after_closed_go_add_child_and_wait_for_raise(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with proctree.open_root() as root:
         p = proctree.with_parent(root)
         await p.aclose()
         other = proctree.with_parent(root)
-        for call in (
-            lambda: p.go(forever),
-            lambda: p.add_child(other),
-            lambda: p.wait_for(other),
-        ):
-            try:
-                call()
-            except proctree.InvalidStateError as exc:
-                assert "CLOSED" in str(exc)
-            else:
-                raise AssertionError("expected InvalidStateError")
+        with pytest.raises(proctree.InvalidStateError, match="CLOSED"):
+            p.go(forever)
+        with pytest.raises(proctree.InvalidStateError, match="CLOSED"):
+            p.add_child(other)
+        with pytest.raises(proctree.InvalidStateError, match="CLOSED"):
+            p.wait_for(other)
 
 
-async def test_after_closed_add_child_no_wait_closes_the_child(autojump_clock: trio.testing.MockClock) -> None:
+async def test_after_closed_add_child_no_wait_closes_the_child(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with proctree.open_root() as root:
         p = proctree.with_parent(root)
         await p.aclose()
@@ -227,7 +249,9 @@ async def test_after_closed_add_child_no_wait_closes_the_child(autojump_clock: t
         assert q.state is State.CLOSED
 
 
-async def test_while_closing_add_child_closes_the_child_and_waits(autojump_clock: trio.testing.MockClock) -> None:
+async def test_while_closing_add_child_closes_the_child_and_waits(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     log: list[str] = []
     async with proctree.open_root() as root:
         gate = proctree.with_parent(root)
@@ -249,7 +273,9 @@ async def test_while_closing_add_child_closes_the_child_and_waits(autojump_clock
     assert log == ["late", "p"]
 
 
-async def test_go_while_closing_gives_a_child_that_is_already_closing(autojump_clock: trio.testing.MockClock) -> None:
+async def test_go_while_closing_gives_a_child_that_is_already_closing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with proctree.open_root() as root:
         gate = proctree.with_parent(root)
         p = proctree.with_parent(root)
@@ -268,7 +294,9 @@ async def test_go_while_closing_gives_a_child_that_is_already_closing(autojump_c
         assert seen == [True]
 
 
-async def test_wait_does_not_cause_a_close(autojump_clock: trio.testing.MockClock) -> None:
+async def test_wait_does_not_cause_a_close(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with proctree.open_root() as root:
         p = proctree.with_parent(root)
         with trio.move_on_after(10):
@@ -277,7 +305,9 @@ async def test_wait_does_not_cause_a_close(autojump_clock: trio.testing.MockCloc
         assert not p.closing.is_set()
 
 
-async def test_wait_returns_once_someone_else_closes(autojump_clock: trio.testing.MockClock) -> None:
+async def test_wait_returns_once_someone_else_closes(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with proctree.open_root() as root:
         p = proctree.with_parent(root)
         async with trio.open_nursery() as nursery:
@@ -292,17 +322,15 @@ async def test_background_never_closes(autojump_clock: trio.testing.MockClock) -
     async with proctree.open_root():
         with trio.move_on_after(100):
             await bg.wait()
-        try:
+        with pytest.raises(proctree.InvalidStateError, match="never closes"):
             await bg.aclose()
-        except proctree.InvalidStateError as exc:
-            assert "never closes" in str(exc)
-        else:
-            raise AssertionError("aclose() on background() must raise")
     assert bg.state is State.RUNNING
     assert not bg.closing.is_set()
 
 
-async def test_a_child_of_background_is_closed_when_its_root_exits(autojump_clock: trio.testing.MockClock) -> None:
+async def test_a_child_of_background_is_closed_when_its_root_exits(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     log: list[str] = []
     async with proctree.open_root():
         p = proctree.with_teardown(recorder(log, "stray"), parent=proctree.background())
@@ -312,7 +340,9 @@ async def test_a_child_of_background_is_closed_when_its_root_exits(autojump_cloc
     assert g.state is State.CLOSED
 
 
-async def test_a_teardown_may_use_its_own_process(autojump_clock: trio.testing.MockClock) -> None:
+async def test_a_teardown_may_use_its_own_process(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     log: list[str] = []
     async with proctree.open_root() as root:
 
@@ -332,7 +362,9 @@ async def test_a_teardown_may_use_its_own_process(autojump_clock: trio.testing.M
     assert sorted(log[1:]) == ["added", "helper done"]
 
 
-async def test_root_closes_children_first_when_its_body_ends(autojump_clock: trio.testing.MockClock) -> None:
+async def test_root_closes_children_first_when_its_body_ends(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     log: list[str] = []
     async with proctree.open_root() as root:
         root.set_teardown(recorder(log, "root"))
@@ -342,7 +374,9 @@ async def test_root_closes_children_first_when_its_body_ends(autojump_clock: tri
     assert root.state is State.CLOSED
 
 
-async def test_closing_the_root_from_elsewhere_cancels_its_body(autojump_clock: trio.testing.MockClock) -> None:
+async def test_closing_the_root_from_elsewhere_cancels_its_body(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     reached_end = False
     async with proctree.open_root() as root:
 
@@ -357,7 +391,9 @@ async def test_closing_the_root_from_elsewhere_cancels_its_body(autojump_clock: 
     assert root.state is State.CLOSED
 
 
-async def test_processes_of_two_roots_can_wait_for_each_other(autojump_clock: trio.testing.MockClock) -> None:
+async def test_processes_of_two_roots_can_wait_for_each_other(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     log: list[str] = []
     async with proctree.open_root(name="a") as a:
         a_proc = proctree.with_teardown(recorder(log, "a-proc"), parent=a)
@@ -368,7 +404,9 @@ async def test_processes_of_two_roots_can_wait_for_each_other(autojump_clock: tr
     assert log == ["b-proc", "a-proc"]
 
 
-async def test_a_dag_child_is_closed_once_by_either_parent(autojump_clock: trio.testing.MockClock) -> None:
+async def test_a_dag_child_is_closed_once_by_either_parent(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     log: list[str] = []
     async with proctree.open_root() as root:
         left = proctree.with_teardown(recorder(log, "left"), parent=root)

@@ -59,7 +59,9 @@ def _would_cycle(run: Run, a: int, b: int) -> bool:
 def _check_waited(run: Run, i: int, when: str) -> None:
     for j in run.waits.get(i, ()):
         if run.procs[j].state is not State.CLOSED:
-            run.violations.append(f"{when} of {i} while {j}, which it waits for, is open")
+            run.violations.append(
+                f"{when} of {i} while {j}, which it waits for, is open"
+            )
 
 
 async def _execute(program: list[Op]) -> Run:
@@ -171,7 +173,9 @@ class ProcessTreeMachine(RuleBasedStateMachine):
         assert run.violations == []
         for i, p in enumerate(run.procs):
             assert p.state is State.CLOSED, f"process {i} is {p.state}"
-            assert run.teardowns.get(i) == 1, f"teardown of {i} ran {run.teardowns.get(i)}"
+            assert run.teardowns.get(i) == 1, (
+                f"teardown of {i} ran {run.teardowns.get(i)}"
+            )
 
 
 ProcessTreeMachine.TestCase.settings = settings(

@@ -1,0 +1,47 @@
+"""Developer tasks: ``nox -s tests lint typing docs``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typing", "docs"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite (the same command the README gives)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff: lint rules and formatting."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typing(session: nox.Session) -> None:
+    """mypy --strict on the package and on the pinned public API."""
+    session.install("-e", ".[typing]")
+    session.run("mypy", "--strict", "src", "tests/typing/api.py")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the Sphinx site (html and doctest), warnings as errors."""
+    session.install("-e", ".[docs]")
+    for builder in ("html", "doctest"):
+        session.run(
+            "sphinx-build",
+            "-W",
+            "--keep-going",
+            "-n",
+            "-b",
+            builder,
+            "docs",
+            f"docs/_build/{builder}",
+        )

@@ -1,0 +1,55 @@
+"""Pins the public API's types: checked by mypy --strict, never run."""
+
+from __future__ import annotations
+
+import signal
+from contextlib import AbstractAsyncContextManager
+from typing import assert_type
+
+import trio
+
+import proctree
+
+
+async def worker(proc: proctree.Process, n: int, label: str) -> None:
+    await proc.closing.wait()
+
+
+async def teardown() -> None:
+    pass
+
+
+async def check() -> None:
+    assert_type(proctree.open_root(), AbstractAsyncContextManager[proctree.Process])
+    assert_type(
+        proctree.with_signals(signal.SIGTERM, name="app", grace=1.0),
+        AbstractAsyncContextManager[proctree.Process],
+    )
+    async with proctree.open_root(name="app", grace=2.0) as root:
+        assert_type(root, proctree.Process)
+        assert_type(proctree.go(worker, 1, "a", parent=root), proctree.Process)
+        assert_type(proctree.spawn(worker, 1, "a", name="w"), proctree.Process)
+        assert_type(proctree.go_child(root, worker, 1, "a"), proctree.Process)
+        assert_type(proctree.spawn_child(root, worker, 1, "a"), proctree.Process)
+        assert_type(root.go(worker, 1, "a", name="w", grace=0.5), proctree.Process)
+        assert_type(proctree.with_teardown(teardown, parent=root), proctree.Process)
+        assert_type(proctree.with_parent(root, name="group"), proctree.Process)
+        assert_type(proctree.background(), proctree.Process)
+        p = proctree.with_parent(None)
+        assert_type(p.name, str)
+        assert_type(p.state, proctree.State)
+        assert_type(p.closing, trio.Event)
+        assert_type(p.closed, trio.Event)
+        assert_type(p.error, BaseException | None)
+        assert_type(p.add_child(root), None)
+        assert_type(p.add_child_no_wait(root), None)
+        assert_type(p.wait_for(root), None)
+        assert_type(p.set_teardown(teardown), None)
+        assert_type(await p.aclose(), None)
+        assert_type(await p.aclose(grace=1), None)
+        assert_type(await p.close_after_children(), None)
+        assert_type(await p.wait(), None)
+        assert_type(proctree.DEFAULT_GRACE + 0.0, float)
+        # wrong argument types are type errors
+        proctree.go(worker, "not an int", "a")  # type: ignore[arg-type]
+        proctree.go(worker, 1)  # type: ignore[arg-type]
