@@ -42,10 +42,6 @@ before its cancel scope is cancelled (see ``docs/design.md``, section 4)."""
 _CLOSE: Final = 1  # closing the parent closes the child
 _WAIT: Final = 2  # the parent is not CLOSED before the child is
 
-# Roles of the code that runs as "the current process".
-_FUNCTION: Final = 0
-_TEARDOWN: Final = 1
-_BODY: Final = 2
 
 _INITIAL: Final = State.INITIAL
 _STARTING: Final = State.STARTING
@@ -117,7 +113,7 @@ class Process(metaclass=_NoPublicConstructor):
     _state: State
     _forced: float
     _children: dict[Process, int] | None
-    _ups: list[Process] | None
+    _ups: Process | list[Process] | None  # one parent, or a list of several
     _open_waits: int
     _task_alive: bool
     _auto_close: bool
@@ -368,12 +364,12 @@ class Process(metaclass=_NoPublicConstructor):
     async def _await_closed(self, *, by_close: bool) -> None:
         if self._state is not _CLOSED:
             current = _current.get(None)
-            if by_close and current is not None and _waits_on(self, current[0]):
-                me, role = current
-                if role == _TEARDOWN:
+            if by_close and current is not None and _waits_on(self, _owner(current)):
+                if isinstance(current, _InTeardown):
                     # Our own teardown holds the close up: it finishes later.
                     await trio.lowlevel.checkpoint()
                     return
+                me = current
                 if me._scope is not None:
                     # Waiting would deadlock: end the caller's function, as
                     # a nursery's body is cancelled when the nursery closes.
@@ -394,7 +390,23 @@ class Process(metaclass=_NoPublicConstructor):
             )
 
 
-_current: ContextVar[tuple[Process, int]] = ContextVar("proctree_current")
+@final
+@attrs.frozen
+class _InTeardown:
+    """The current-process marker of a teardown task."""
+
+    process: Process
+
+
+# The process whose function, root body or teardown is running: the process
+# itself for a function or a body (they behave alike), a marker for a
+# teardown. A plain process keeps go tasks from allocating a frame object.
+_current: ContextVar[Process | _InTeardown] = ContextVar("proctree_current")
+
+
+def _owner(current: Process | _InTeardown) -> Process:
+    return current.process if isinstance(current, _InTeardown) else current
+
 
 _BACKGROUND: Final = Process._create("background", None, math.inf, _RUNNING)
 
@@ -485,9 +497,8 @@ def _settle(
     ev = p._closed_ev
     if ev is not None:
         ev.set()
-    ups = p._ups
-    if ups is not None:
-        for u in ups:
+    if p._ups is not None:
+        for u in _ups_of(p):
             siblings = u._children
             if siblings is not None and siblings.pop(p, 0) & _WAIT:
                 u._open_waits -= 1
@@ -497,9 +508,7 @@ def _settle(
     if children is not None:
         # Only CLOSE-only edges can be left: WAIT edges were all closed.
         for child in children:
-            child_ups = child._ups
-            if child_ups is not None:
-                child_ups.remove(p)
+            _remove_up(child, p)
         p._children = None
     host = p._host
     if host is not None:
@@ -508,6 +517,26 @@ def _settle(
         p._host = None
     p._teardown = None
     p._scope = None
+
+
+def _ups_of(p: Process) -> list[Process] | tuple[Process, ...]:
+    """The processes with an edge to ``p``."""
+    ups = p._ups
+    if ups is None:
+        return ()
+    if isinstance(ups, list):
+        return ups
+    return (ups,)
+
+
+def _remove_up(child: Process, parent: Process) -> None:
+    ups = child._ups
+    if ups is parent:
+        child._ups = None
+    elif isinstance(ups, list):
+        ups.remove(parent)
+        if len(ups) == 1:
+            child._ups = ups[0]
 
 
 def _link(parent: Process, child: Process, flags: int) -> None:
@@ -522,9 +551,11 @@ def _link(parent: Process, child: Process, flags: int) -> None:
     if not old:
         ups = child._ups
         if ups is None:
-            child._ups = [parent]
-        else:
+            child._ups = parent
+        elif isinstance(ups, list):
             ups.append(parent)
+        else:
+            child._ups = [ups, parent]
     if flags & _WAIT and not old & _WAIT:
         parent._open_waits += 1
     if flags & _CLOSE and parent._state is _CLOSING:
@@ -535,14 +566,13 @@ def _waits_on(target: Process, me: Process) -> bool:
     """Whether ``target`` cannot be CLOSED before ``me`` is (walks up from ``me``)."""
     if target is me:
         return True
-    ups = me._ups
-    if ups is None:
+    if me._ups is None:
         return False
     stack = [me]
     seen: set[Process] = set()
     while stack:
         q = stack.pop()
-        for u in q._ups or ():
+        for u in _ups_of(q):
             siblings = u._children
             if siblings is None or not siblings.get(q, 0) & _WAIT:
                 continue
@@ -568,7 +598,7 @@ def _is_cancellation(exc: BaseException) -> bool:
 async def _go_task(
     p: Process, fn: Callable[..., Awaitable[object]], args: tuple[object, ...]
 ) -> None:
-    _current.set((p, _FUNCTION))
+    _current.set(p)
     scope = p._scope
     assert scope is not None
     try:
@@ -593,7 +623,7 @@ async def _teardown_task(p: Process, teardown: Teardown) -> None:
         p._torn = False
         p._task_alive = False
         return
-    _current.set((p, _TEARDOWN))
+    _current.set(_InTeardown(p))
     try:
         await teardown()
     except BaseException as exc:
@@ -632,7 +662,7 @@ def fail(p: Process, exc: BaseException, part: str) -> None:
     stack = [p]
     while stack:
         q = stack.pop()
-        for u in q._ups or ():
+        for u in _ups_of(q):
             siblings = u._children
             if u in seen or siblings is None or not siblings.get(q, 0) & _CLOSE:
                 continue
@@ -707,7 +737,7 @@ def _resolve_parent(parent: object, what: str) -> tuple[Process, Host]:
                 "parent=: run it inside 'async with proctree.open_root():' "
                 "or pass parent="
             )
-        parent = current[0]
+        parent = _owner(current)
     elif not isinstance(parent, Process):
         raise TypeError(
             f"{what}(): parent must be a proctree.Process or None, "
@@ -721,7 +751,7 @@ def _resolve_parent(parent: object, what: str) -> tuple[Process, Host]:
                 "use a process that is still running"
             )
         current = _current.get(None)
-        current_host = current[0]._host if current is not None else None
+        current_host = _owner(current)._host if current is not None else None
         if current_host is None:
             raise ProctreeError(
                 f"{what}(parent=background()) needs a root to host it: "
@@ -884,7 +914,7 @@ def body_scope(root: Process) -> trio.CancelScope:
 
 def enter_body(root: Process) -> object:
     """Make ``root`` the current process of the body; returns a reset token."""
-    return _current.set((root, _BODY))
+    return _current.set(root)
 
 
 def leave_body(root: Process, token: object) -> None:
