@@ -7,15 +7,26 @@ concept each.
 from ._errors import CycleError as CycleError
 from ._errors import InvalidStateError as InvalidStateError
 from ._errors import ProctreeError as ProctreeError
+from ._errors import StartError as StartError
+from ._errors import StartTimeoutError as StartTimeoutError
 from ._process import DEFAULT_GRACE as DEFAULT_GRACE
 from ._process import Process as Process
+from ._process import Runner as Runner
 from ._process import background as background
 from ._process import go as go
 from ._process import go_child as go_child
+from ._process import new_process as new_process
 from ._process import with_parent as with_parent
 from ._process import with_teardown as with_teardown
 from ._root import open_root as open_root
 from ._root import with_signals as with_signals
+from ._runners import chain as chain
+from ._runners import leaf as leaf
+from ._runners import nop as nop
+from ._runners import parallel as parallel
+from ._runners import prefixed_error as prefixed_error
+from ._runners import sequential as sequential
+from ._runners import start_stop as start_stop
 from ._state import State as State
 
 spawn = go
@@ -29,13 +40,24 @@ __all__ = [
     "InvalidStateError",
     "Process",
     "ProctreeError",
+    "Runner",
+    "StartError",
+    "StartTimeoutError",
     "State",
     "background",
+    "chain",
     "go",
     "go_child",
+    "leaf",
+    "new_process",
+    "nop",
     "open_root",
+    "parallel",
+    "prefixed_error",
+    "sequential",
     "spawn",
     "spawn_child",
+    "start_stop",
     "with_parent",
     "with_signals",
     "with_teardown",

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["CycleError", "InvalidStateError", "ProctreeError"]
+__all__ = [
+    "CycleError",
+    "InvalidStateError",
+    "ProctreeError",
+    "StartError",
+    "StartTimeoutError",
+]
 
 
 class ProctreeError(Exception):
@@ -25,4 +31,18 @@ class CycleError(ProctreeError):
     """An ``add_child`` or ``wait_for`` would make a process wait for itself.
 
     goprocess deadlocks in that case; proctree refuses the edge instead.
+    """
+
+
+class StartError(ProctreeError):
+    """A runner returned before calling ``ready()``: it never started.
+
+    Kept in the process's ``error`` and raised by ``start()``.
+    """
+
+
+class StartTimeoutError(ProctreeError, TimeoutError):
+    """A runner did not call ``ready()`` within ``start(timeout=...)``.
+
+    The runner was cancelled at once; the process is CLOSED.
     """

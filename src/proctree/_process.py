@@ -10,15 +10,31 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import math
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar, TypeVarTuple, final
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Final,
+    NoReturn,
+    Protocol,
+    TypeVar,
+    TypeVarTuple,
+    final,
+)
 
 import attrs
 import trio
 
-from ._errors import CycleError, InvalidStateError, ProctreeError
+from ._errors import (
+    CycleError,
+    InvalidStateError,
+    ProctreeError,
+    StartError,
+    StartTimeoutError,
+)
 from ._state import State
 
 if TYPE_CHECKING:
@@ -27,9 +43,11 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_GRACE",
     "Process",
+    "Runner",
     "background",
     "go",
     "go_child",
+    "new_process",
     "with_parent",
     "with_teardown",
 ]
@@ -55,6 +73,29 @@ _T = TypeVar("_T")
 Teardown = Callable[[], Awaitable[object]]
 """A teardown: ``async def fn() -> None``, called once when the process closes."""
 
+Ready = Callable[[], Awaitable[None]]
+"""The callback a runner awaits once it is serving; it returns when the
+process starts closing."""
+
+RunFn = Callable[[Ready], Awaitable[object]]
+"""``async def run(ready) -> None``: the function form of a runner."""
+
+
+class RunnerObject(Protocol):
+    """The object form of a runner: anything with an async ``run(ready)``.
+
+    It may also carry ``name`` (the default process name) and
+    ``default_grace`` (seconds; the default grace of its process).
+    """
+
+    def run(self, ready: Ready, /) -> Awaitable[object]:
+        """Initialise, ``await ready()``, then shut down gracefully."""
+        ...
+
+
+Runner = RunFn | RunnerObject
+"""A runner: ``async def run(ready)``, or an object with such a ``run`` method."""
+
 
 class _NoPublicConstructor(type):
     """Metaclass that keeps ``Process(...)`` from being called by users."""
@@ -68,6 +109,27 @@ class _NoPublicConstructor(type):
 
     def _create(cls: type[_T], *args: Any, **kwargs: Any) -> _T:
         return super().__call__(*args, **kwargs)  # type: ignore[misc, no-any-return]
+
+
+_logger = logging.getLogger("proctree")
+
+
+class Keeper(Protocol):
+    """Who looks after a process it made: a combinator, a service, a supervisor.
+
+    Package-private. ``take`` is offered the process's failure first and
+    returns True to keep it from travelling up the tree; ``closed`` is told
+    when the process is CLOSED. Both run synchronously inside the driver
+    and must not raise.
+    """
+
+    def take(self, p: Process, exc: BaseException) -> bool:
+        """Return True to take ``exc`` (a failure of ``p``) off the tree."""
+        ...
+
+    def closed(self, p: Process) -> None:
+        """``p`` has become CLOSED."""
+        ...
 
 
 @final
@@ -123,6 +185,9 @@ class Process(metaclass=_NoPublicConstructor):
     _error: BaseException | None
     _closing_ev: trio.Event | None
     _closed_ev: trio.Event | None
+    _keeper: Keeper | None
+    _overran: bool
+    _run: RunFn | None
 
     def __init__(
         self, name: str, host: Host | None, grace: float, state: State
@@ -143,6 +208,9 @@ class Process(metaclass=_NoPublicConstructor):
         self._error = None
         self._closing_ev = None
         self._closed_ev = None
+        self._keeper = None
+        self._overran = False
+        self._run = None
 
     def __repr__(self) -> str:
         return f"<proctree.Process {self.name!r} {self._state.name}>"
@@ -361,6 +429,100 @@ class Process(metaclass=_NoPublicConstructor):
             await trio.sleep_forever()
         await self._await_closed(by_close=False)
 
+    @property
+    def overran_grace(self) -> bool:
+        """Whether this process's task outlived its grace and was cancelled.
+
+        A warning is logged on the ``proctree`` logger when that happens.
+        """
+        return self._overran
+
+    async def start(self, *, timeout: float | None = None) -> None:
+        """Start the runner of a process made by :func:`new_process`.
+
+        INITIAL -> STARTING -> RUNNING: returns once the runner has called
+        ``ready()``. A startup failure is kept in :attr:`error`, raised here,
+        and never reaches the root; the process is then CLOSED.
+
+        Args:
+            timeout: seconds to wait for ``ready()``; past it the runner is
+                cancelled at once and :class:`StartTimeoutError` is raised.
+
+        Raises:
+            InvalidStateError: the process is not INITIAL (already started,
+                stopped, or not made by :func:`new_process`), or it was
+                stopped while starting.
+            StartTimeoutError: the runner was not ready within ``timeout``.
+            StartError: the runner returned before calling ``ready()``.
+            BaseException: whatever the runner raised before ``ready()``.
+        """
+        if self._state is not _INITIAL or self._run is None:
+            raise InvalidStateError(
+                f"cannot start process {self.name!r}: it is {self._state.name}; "
+                "only an INITIAL process made by proctree.new_process() can "
+                "start, once"
+            )
+        limit = math.inf if timeout is None else _check_seconds(timeout, "timeout")
+        host = self._host
+        assert host is not None
+        run = self._run
+        self._run = None
+        self._state = _STARTING
+        self._task_alive = True
+        scope = self._scope = trio.CancelScope()
+        if self._forced < math.inf:
+            scope.deadline = self._forced
+        progress = _Startup()
+        host.nursery.start_soon(_runner_task, self, run, progress, name=self.name)
+        try:
+            with trio.move_on_after(limit) as waiter:
+                await progress.event.wait()
+        except BaseException:
+            # The caller gave up (cancelled): abandon the startup.
+            scope.cancel()
+            _drive([(self, None)], [])
+            raise
+        if waiter.cancelled_caught:
+            error = StartTimeoutError(
+                f"process {self.name!r} did not call ready() within {limit:g}s "
+                "and was cancelled"
+            )
+            self._error = error
+            scope.cancel()
+            _drive([(self, None)], [])
+            await self.closed.wait()
+            raise error
+        if progress.reached and self._error is None:
+            return
+        await self.closed.wait()
+        if self._error is not None:
+            raise self._error
+        raise InvalidStateError(f"process {self.name!r} was stopped while starting")
+
+    async def stop(self, *, grace: float | None = None) -> None:
+        """Stop the process: graceful first, forced after ``grace`` seconds.
+
+        ``ready()`` returns (a go function sees :attr:`closing`), the
+        process's task is cancelled after the grace, and the call returns
+        once the process is CLOSED. In INITIAL, it prevents any later
+        :meth:`start`. Unlike :meth:`aclose`, stopping a CLOSED process is
+        an error.
+
+        Args:
+            grace: seconds before the whole subtree is forced; by default
+                each process's own grace.
+
+        Raises:
+            InvalidStateError: the process is already CLOSED, or it is
+                :func:`background`.
+            BaseException: this process's own failure, if any.
+        """
+        if self._state is _CLOSED:
+            raise InvalidStateError(
+                f"cannot stop process {self.name!r}: it is already CLOSED"
+            )
+        await self.aclose(grace=grace)
+
     async def _await_closed(self, *, by_close: bool) -> None:
         if self._state is not _CLOSED:
             current = _current.get(None)
@@ -477,7 +639,7 @@ def _settle(
     p: Process, closes: list[tuple[Process, float | None]], settles: list[Process]
 ) -> None:
     state = p._state
-    if state is _RUNNING:
+    if state is _RUNNING or state is _STARTING or state is _INITIAL:
         if p._auto_close and not p._open_waits:
             closes.append((p, None))
         return
@@ -517,6 +679,10 @@ def _settle(
         p._host = None
     p._teardown = None
     p._scope = None
+    keeper = p._keeper
+    if keeper is not None:
+        p._keeper = None
+        keeper.closed(p)
 
 
 def _ups_of(p: Process) -> list[Process] | tuple[Process, ...]:
@@ -611,9 +777,19 @@ async def _go_task(
         if not isinstance(exc, Exception):
             raise
     finally:
-        p._task_alive = False
-        p._auto_close = True
-        _drive([], [p])
+        _task_ended(p, scope)
+
+
+def _task_ended(p: Process, scope: trio.CancelScope) -> None:
+    """Bookkeeping when a process's own task ends, however it ends."""
+    if scope.cancelled_caught and trio.current_time() >= scope.deadline:
+        p._overran = True
+        _logger.warning(
+            "process %r did not end within its grace and was cancelled", p.name
+        )
+    p._task_alive = False
+    p._auto_close = True
+    _drive([], [p])
 
 
 async def _teardown_task(p: Process, teardown: Teardown) -> None:
@@ -637,6 +813,46 @@ async def _teardown_task(p: Process, teardown: Teardown) -> None:
         _drive([], [p])
 
 
+@final
+@attrs.define(eq=False, slots=True)
+class _Startup:
+    """How far a starting runner got: shared by start() and the runner task."""
+
+    event: trio.Event = attrs.field(factory=trio.Event)
+    reached: bool = False
+
+
+async def _runner_task(p: Process, run: RunFn, progress: _Startup) -> None:
+    _current.set(p)
+    scope = p._scope
+    assert scope is not None
+
+    async def ready() -> None:
+        if not progress.reached:
+            progress.reached = True
+            if p._state is _STARTING:
+                p._state = _RUNNING
+            progress.event.set()
+        await p.closing.wait()
+
+    try:
+        with scope:
+            await run(ready)
+        if not progress.reached and p._state is _STARTING:
+            p._error = StartError(
+                f"the runner of process {p.name!r} returned before calling ready()"
+            )
+    except BaseException as exc:
+        if _is_cancellation(exc):
+            raise
+        fail(p, exc, "runner")
+        if not isinstance(exc, Exception):
+            raise
+    finally:
+        progress.event.set()
+        _task_ended(p, scope)
+
+
 def fail(p: Process, exc: BaseException, part: str) -> None:
     """Record ``exc`` as a failure of ``p``'s ``part`` and close what it must.
 
@@ -646,7 +862,9 @@ def fail(p: Process, exc: BaseException, part: str) -> None:
     shutdown. Used by the root for its body's failures too.
     """
     host = p._host
-    fresh = host.record(exc) if host is not None else True
+    taken = p._state is _STARTING or (p._keeper is not None and p._keeper.take(p, exc))
+    # A taken failure is its keeper's business, not the host's.
+    fresh = taken or host is None or host.record(exc)
     if fresh:
         exc.add_note(f"proctree: raised by the {part} of process {p.name!r}")
         previous = p._error
@@ -659,7 +877,7 @@ def fail(p: Process, exc: BaseException, part: str) -> None:
         )
     closes: list[tuple[Process, float | None]] = [(p, None)]
     seen = {p}
-    stack = [p]
+    stack = [] if taken else [p]
     while stack:
         q = stack.pop()
         for u in _ups_of(q):
@@ -693,12 +911,16 @@ def _check_not_background(q: Process, what: str) -> None:
         )
 
 
+def _check_seconds(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{what} must be a number of seconds, got {value!r}")
+    if math.isnan(value) or value < 0:
+        raise ValueError(f"{what} must be >= 0 seconds, got {value!r}")
+    return float(value)
+
+
 def _check_grace(grace: object) -> float:
-    if isinstance(grace, bool) or not isinstance(grace, int | float):
-        raise TypeError(f"grace must be a number of seconds, got {grace!r}")
-    if math.isnan(grace) or grace < 0:
-        raise ValueError(f"grace must be >= 0 seconds, got {grace!r}")
-    return float(grace)
+    return _check_seconds(grace, "grace")
 
 
 def _check_async_callable(fn: object, what: str, example: str) -> None:
@@ -887,6 +1109,111 @@ def with_teardown(
     _check_async_callable(fn, "with_teardown", "teardown()")
     default = getattr(fn, "__name__", None) or "process"
     return _plain(parent, name, "with_teardown", default, fn)
+
+
+def runner_callable(runner: object, what: str) -> RunFn:
+    """The ``run`` of a runner (a function, or an object with ``run``)."""
+    run = getattr(runner, "run", None)
+    if run is None or not callable(run):
+        run = runner
+    _check_async_callable(run, what, "run(ready)")
+    return run  # type: ignore[return-value]
+
+
+def runner_name(runner: object) -> str:
+    """The default name of a runner's process."""
+    name = getattr(runner, "name", None)
+    if isinstance(name, str):
+        return name
+    name = getattr(runner, "__name__", None)
+    return name if isinstance(name, str) else type(runner).__name__
+
+
+def new_process(
+    runner: Runner,
+    parent: Process | None = None,
+    name: str | None = None,
+    *,
+    grace: float | None = None,
+) -> Process:
+    """Make an INITIAL process that will run ``runner`` once started.
+
+    Call :meth:`Process.start` to start it; :meth:`Process.stop` (or a
+    close of its parent) stops it. The runner's ``ready()`` returns when the
+    process starts closing; its task is cancelled after its grace.
+
+    Args:
+        runner: ``async def run(ready)``, or an object with such a ``run``.
+        parent: the parent process; None means the current process.
+        name: the process's name; by default the runner's ``name`` or
+            function name.
+        grace: seconds the runner may take to stop once asked; by default
+            the runner's ``default_grace`` if it has one (combinators wait
+            for their dependencies, so theirs is infinite), else the tree's.
+
+    Returns:
+        The new process, INITIAL (CLOSED at once if the parent is closing).
+
+    Raises:
+        TypeError: ``runner`` is not a runner, or ``parent`` not a Process.
+        ProctreeError: no ``parent`` and no current process.
+        InvalidStateError: the parent is CLOSED.
+    """
+    run = runner_callable(runner, "new_process")
+    parent_p, host = _resolve_parent(parent, "new_process")
+    if name is None:
+        name = runner_name(runner)
+    elif not isinstance(name, str):
+        raise TypeError(f"new_process(): name must be a str, got {type(name).__name__}")
+    if grace is None:
+        preferred = getattr(runner, "default_grace", None)
+        chosen = host.grace if preferred is None else _check_grace(preferred)
+    else:
+        chosen = _check_grace(grace)
+    p = Process._create(name, host, chosen, _INITIAL)
+    p._run = run
+    _adopt(parent_p, host, p)
+    return p
+
+
+# -------------------------------------------- what combinators and keepers use
+
+
+def current_process(what: str) -> Process:
+    """The process whose code is running; a clear error outside every one."""
+    current = _current.get(None)
+    if current is None:
+        raise ProctreeError(
+            f"{what} must run inside a proctree process: start it with "
+            "proctree.new_process(runner).start() under a root"
+        )
+    return _owner(current)
+
+
+def set_keeper(p: Process, keeper: Keeper) -> None:
+    """Make ``keeper`` the one offered ``p``'s failures and told of its close."""
+    p._keeper = keeper
+
+
+def release_close(parent: Process, child: Process) -> None:
+    """Keep ``parent`` waiting for ``child`` but stop closing it with the parent.
+
+    Combinators use it once a dependency is up: from then on they decide
+    when it is stopped (a stack's reverse order).
+    """
+    children = parent._children
+    if children is not None and child in children:
+        children[child] &= ~_CLOSE
+
+
+def close_by(p: Process, deadline: float | None) -> None:
+    """Ask ``p`` to close; its subtree is forced at ``deadline`` (None: own graces)."""
+    _drive([(p, deadline)], [])
+
+
+def forced_at(p: Process) -> float | None:
+    """When ``p`` will be forced, if a finite deadline applies."""
+    return p._forced if p._forced < math.inf else None
 
 
 # ------------------------------------------------------ what a root needs
