@@ -27,6 +27,8 @@ from ._runners import parallel as parallel
 from ._runners import prefixed_error as prefixed_error
 from ._runners import sequential as sequential
 from ._runners import start_stop as start_stop
+from ._service import DEFAULT_MAX_ERRORS as DEFAULT_MAX_ERRORS
+from ._service import Service as Service
 from ._state import State as State
 
 spawn = go
@@ -36,11 +38,13 @@ spawn_child = go_child
 
 __all__ = [
     "DEFAULT_GRACE",
+    "DEFAULT_MAX_ERRORS",
     "CycleError",
     "InvalidStateError",
     "Process",
     "ProctreeError",
     "Runner",
+    "Service",
     "StartError",
     "StartTimeoutError",
     "State",

@@ -845,12 +845,22 @@ async def _runner_task(p: Process, run: RunFn, progress: _Startup) -> None:
     except BaseException as exc:
         if _is_cancellation(exc):
             raise
-        fail(p, exc, "runner")
+        if progress.reached:
+            fail(p, exc, "runner")
+        else:
+            # A startup failure is start()'s to raise: it does not travel up.
+            _add_note(exc, "runner", p)
+            p._error = exc
+            _drive([(p, None)], [])
         if not isinstance(exc, Exception):
             raise
     finally:
         progress.event.set()
         _task_ended(p, scope)
+
+
+def _add_note(exc: BaseException, part: str, p: Process) -> None:
+    exc.add_note(f"proctree: raised by the {part} of process {p.name!r}")
 
 
 def fail(p: Process, exc: BaseException, part: str) -> None:
@@ -862,11 +872,11 @@ def fail(p: Process, exc: BaseException, part: str) -> None:
     shutdown. Used by the root for its body's failures too.
     """
     host = p._host
-    taken = p._state is _STARTING or (p._keeper is not None and p._keeper.take(p, exc))
+    taken = p._keeper is not None and p._keeper.take(p, exc)
     # A taken failure is its keeper's business, not the host's.
     fresh = taken or host is None or host.record(exc)
     if fresh:
-        exc.add_note(f"proctree: raised by the {part} of process {p.name!r}")
+        _add_note(exc, part, p)
         previous = p._error
         p._error = (
             exc

@@ -89,6 +89,8 @@ class Leaf:
 
         ready_error: BaseException | None = None
         stop_error: BaseException | None = None
+        ended_first = False
+        # Errors are raised after the nursery, so they keep their own type.
         async with trio.open_nursery() as nursery:
             nursery.start_soon(foreground, name=self.name)
             with ready_scope:
@@ -98,14 +100,10 @@ class Leaf:
                     if _is_cancellation(exc):
                         raise
                     ready_error = exc
-            if ended.is_set() and ready_error is None:
-                if failures:
-                    raise failures[0]
-                raise ProctreeError(
-                    f"leaf {self.name!r}: run_in_foreground returned while the "
-                    "process was running; a leaf must run until it is stopped"
-                )
-            if ready_error is not None or self.graceful_stop is None:
+            ended_first = ended.is_set() and ready_error is None
+            if ended_first:
+                pass
+            elif ready_error is not None or self.graceful_stop is None:
                 foreground_scope.cancel()
             else:
                 try:
@@ -116,6 +114,13 @@ class Leaf:
                     stop_error = exc
                     foreground_scope.cancel()
             await ended.wait()
+        if ended_first:
+            if failures:
+                raise failures[0]
+            raise ProctreeError(
+                f"leaf {self.name!r}: run_in_foreground returned while the "
+                "process was running; a leaf must run until it is stopped"
+            )
         if ready_error is not None:
             # The callback's error wins; the foreground's rides along.
             if failures and ready_error.__context__ is None:
