@@ -308,10 +308,8 @@ async def test_prefixed_error_keeps_the_type_and_adds_the_prefix(
         with pytest.raises(Boom) as info:
             await p.start()
     assert "db: down" in info.value.__notes__
-    try:
+    with pytest.RaisesGroup(Boom):
         raise BaseExceptionGroup("g", [info.value])
-    except* Boom as group:
-        assert group.exceptions == (info.value,)
 
 
 async def test_start_timeout_cancels_the_runner_at_once(

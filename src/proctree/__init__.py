@@ -12,6 +12,7 @@ from ._errors import StartTimeoutError as StartTimeoutError
 from ._process import DEFAULT_GRACE as DEFAULT_GRACE
 from ._process import Process as Process
 from ._process import Runner as Runner
+from ._process import RunnerObject as RunnerObject
 from ._process import background as background
 from ._process import go as go
 from ._process import go_child as go_child
@@ -44,6 +45,7 @@ __all__ = [
     "Process",
     "ProctreeError",
     "Runner",
+    "RunnerObject",
     "Service",
     "StartError",
     "StartTimeoutError",

@@ -94,7 +94,7 @@ class RunnerObject(Protocol):
 
 
 Runner = RunFn | RunnerObject
-"""A runner: ``async def run(ready)``, or an object with such a ``run`` method."""
+"""What :func:`new_process` runs: ``async def run(ready)`` or a RunnerObject."""
 
 
 class _NoPublicConstructor(type):
@@ -112,6 +112,8 @@ class _NoPublicConstructor(type):
 
 
 _logger = logging.getLogger("proctree")
+# A library logs, the application decides where to: no output by default.
+_logger.addHandler(logging.NullHandler())
 
 
 class Keeper(Protocol):

@@ -23,6 +23,7 @@ from ._process import (
     Ready,
     RunFn,
     Runner,
+    RunnerObject,
     _check_async_callable,
     _is_cancellation,
     close_by,
@@ -136,7 +137,7 @@ def leaf(
     graceful_stop: AsyncFn | None = None,
     *,
     name: str | None = None,
-) -> Leaf:
+) -> RunnerObject:
     """A runner that runs ``run_in_foreground()`` until it is stopped.
 
     ``ready()`` is called as soon as ``run_in_foreground`` has been launched.
@@ -198,7 +199,7 @@ def start_stop(
     graceful_stop: AsyncFn,
     *,
     name: str | None = None,
-) -> StartStop:
+) -> RunnerObject:
     """A runner for a service that starts itself in the background.
 
     ``start_in_background()`` is awaited (its failure fails the start, and
@@ -231,7 +232,7 @@ class Nop:
         await ready()
 
 
-def nop() -> Nop:
+def nop() -> RunnerObject:
     """A runner that does nothing: ready at once, stops at once."""
     return Nop()
 
@@ -257,7 +258,7 @@ class PrefixedError:
             raise
 
 
-def prefixed_error(prefix: str, runner: Runner) -> PrefixedError:
+def prefixed_error(prefix: str, runner: Runner) -> RunnerObject:
     """Wrap ``runner`` so that its failure carries ``prefix``.
 
     The prefix is added as a note (``add_note``), so the exception keeps its
@@ -425,14 +426,14 @@ async def _stop_together(me: Process, deps: list[Process]) -> None:
         raise
 
 
-def _dependencies(kind: str, runners: tuple[Runner, ...]) -> Dependencies:
+def _dependencies(kind: str, runners: tuple[Runner, ...]) -> RunnerObject:
     for runner in runners:
         runner_callable(runner, kind)
     names = ", ".join(runner_name(r) for r in runners)
     return Dependencies(kind, runners, f"{kind}[{names}]")
 
 
-def sequential(*runners: Runner) -> Dependencies:
+def sequential(*runners: Runner) -> RunnerObject:
     """A runner that starts ``runners`` one after another and stops them in reverse.
 
     Each dependency runs in a child process; the next starts once the
@@ -449,7 +450,7 @@ def sequential(*runners: Runner) -> Dependencies:
     return _dependencies(_SEQUENTIAL, runners)
 
 
-def chain(*runners: Runner) -> Dependencies:
+def chain(*runners: Runner) -> RunnerObject:
     """Like :func:`sequential`, but each dependency runs under the previous one.
 
     The tree nests (``db`` holds ``cache`` holds ``http``), so each
@@ -462,7 +463,7 @@ def chain(*runners: Runner) -> Dependencies:
     return _dependencies(_CHAIN, runners)
 
 
-def parallel(*runners: Runner) -> Dependencies:
+def parallel(*runners: Runner) -> RunnerObject:
     """A runner that starts ``runners`` together and stops them together.
 
     ``ready()`` is called once every dependency is ready. If one fails to

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import assert_type
 
@@ -53,3 +54,28 @@ async def check() -> None:
         # wrong argument types are type errors
         proctree.go(worker, "not an int", "a")  # type: ignore[arg-type]
         proctree.go(worker, 1)  # type: ignore[arg-type]
+
+
+async def run(ready: Callable[[], Awaitable[None]]) -> None:
+    await ready()
+
+
+async def check_runners(root: proctree.Process) -> None:
+    r: proctree.Runner = proctree.sequential(
+        proctree.leaf(teardown, teardown, name="a"),
+        proctree.start_stop(teardown, teardown),
+        proctree.chain(run, proctree.nop()),
+        proctree.parallel(proctree.prefixed_error("db", run)),
+    )
+    p = proctree.new_process(r, parent=root, name="app", grace=1.0)
+    assert_type(p, proctree.Process)
+    assert_type(await p.start(timeout=2.0), None)
+    assert_type(await p.stop(grace=1.0), None)
+    assert_type(p.overran_grace, bool)
+    svc = proctree.Service(teardown, teardown, root, name="svc", max_errors=5)
+    assert_type(await svc.start(), None)
+    assert_type(svc.is_running, bool)
+    assert_type(svc.uptime, float)
+    assert_type(svc.errors, list[BaseException])
+    assert_type(svc.last_error, BaseException | None)
+    proctree.new_process(teardown)  # type: ignore[arg-type]
