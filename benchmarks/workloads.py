@@ -1,0 +1,270 @@
+"""The measured workloads. Each one runs alone in a fresh process (see run.py).
+
+A workload takes the size ``n`` and a :class:`Phases` clock, runs one
+``trio.run``, marks the start of each timed phase on the clock and returns
+extra figures (bytes per task for the memory workloads). Keep them small and
+symmetric: the bare trio workload and its proctree twin must do the same
+work apart from what proctree adds.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import gc
+import time
+import tracemalloc
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+import trio
+import trio.testing
+
+import proctree
+
+FANOUT = 10
+"""Children per node in the tree workloads."""
+
+Metrics = dict[str, float]
+Workload = Callable[[int, "Phases"], Metrics]
+
+
+class Phases:
+    """A wall clock split into named phases, one of which may be profiled.
+
+    ``mark(name)`` ends the current phase and starts ``name``; ``mark(None)``
+    ends the last one. ``seconds`` maps each phase to its duration.
+    """
+
+    def __init__(
+        self, profiler: cProfile.Profile | None = None, profiled: str | None = None
+    ) -> None:
+        self.seconds: dict[str, float] = {}
+        self._profiler = profiler
+        self._profiled = profiled
+        self._current: str | None = None
+        self._since = 0.0
+
+    def mark(self, name: str | None) -> None:
+        now = time.perf_counter()
+        if self._current is not None:
+            self.seconds[self._current] = now - self._since
+            if self._profiler is not None and self._current == self._profiled:
+                self._profiler.disable()
+        self._current = name
+        if name is not None:
+            if self._profiler is not None and name == self._profiled:
+                self._profiler.enable()
+            self._since = time.perf_counter()
+
+
+# ------------------------------------------------------------ task bodies
+# The same user code on both sides: a bare task runs ``_sleeper``, a go
+# process runs ``_go_sleeper``, which only differs by taking its process.
+
+
+async def _sleeper() -> None:
+    await trio.sleep_forever()
+
+
+async def _go_sleeper(proc: proctree.Process) -> None:
+    await trio.sleep_forever()
+
+
+async def _go_until_closing(proc: proctree.Process) -> None:
+    await proc.closing.wait()
+
+
+GoFn = Callable[[proctree.Process], Awaitable[None]]
+
+
+def _check_closed(root: proctree.Process | None) -> None:
+    if root is None or root.state is not proctree.State.CLOSED:
+        raise RuntimeError(f"the root did not close: {root!r}")
+
+
+# ----------------------------------------------- (a) and (c): flat spawn+close
+
+
+def trio_flat(n: int, phases: Phases) -> Metrics:
+    """N bare tasks: ``start_soon`` each, then cancel the nursery."""
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            phases.mark("spawn")
+            for _ in range(n):
+                nursery.start_soon(_sleeper)
+            await trio.testing.wait_all_tasks_blocked()
+            phases.mark("close")
+            nursery.cancel_scope.cancel()
+        phases.mark(None)
+
+    trio.run(main)
+    return {}
+
+
+def _go_flat(fn: GoFn, grace: float | None) -> Workload:
+    """N ``root.go(fn)`` children, then ``root.aclose(grace=grace)``."""
+
+    def workload(n: int, phases: Phases) -> Metrics:
+        closed: list[proctree.Process] = []
+
+        async def main() -> None:
+            async with proctree.open_root() as root:
+                closed.append(root)
+                phases.mark("spawn")
+                for _ in range(n):
+                    root.go(fn)
+                await trio.testing.wait_all_tasks_blocked()
+                phases.mark("close")
+                # From the body this cancels the body at once; the close
+                # ends when the async with exits.
+                await root.aclose(grace=grace)
+            phases.mark(None)
+
+        trio.run(main)
+        _check_closed(closed[0] if closed else None)
+        return {}
+
+    return workload
+
+
+# ---------------------------------------------------------------- (b) memory
+
+
+def _traced_bytes() -> int:
+    gc.collect()
+    return tracemalloc.get_traced_memory()[0]
+
+
+def trio_memory(n: int, phases: Phases) -> Metrics:
+    """Bytes held by N idle bare tasks (tracemalloc)."""
+    out: Metrics = {}
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            before = _traced_bytes()
+            phases.mark("spawn")
+            for _ in range(n):
+                nursery.start_soon(_sleeper)
+            await trio.testing.wait_all_tasks_blocked()
+            phases.mark(None)
+            out["bytes"] = (_traced_bytes() - before) / n
+            nursery.cancel_scope.cancel()
+
+    tracemalloc.start()
+    try:
+        trio.run(main)
+    finally:
+        tracemalloc.stop()
+    return out
+
+
+def _proctree_memory(make: Callable[[proctree.Process], object]) -> Workload:
+    """Bytes held by N idle nodes that ``make(root)`` adds under the root."""
+
+    def workload(n: int, phases: Phases) -> Metrics:
+        out: Metrics = {}
+        closed: list[proctree.Process] = []
+
+        async def main() -> None:
+            async with proctree.open_root() as root:
+                closed.append(root)
+                before = _traced_bytes()
+                phases.mark("spawn")
+                for _ in range(n):
+                    make(root)
+                await trio.testing.wait_all_tasks_blocked()
+                phases.mark(None)
+                out["bytes"] = (_traced_bytes() - before) / n
+                await root.aclose(grace=0)
+
+        tracemalloc.start()
+        try:
+            trio.run(main)
+        finally:
+            tracemalloc.stop()
+        _check_closed(closed[0] if closed else None)
+        return out
+
+    return workload
+
+
+# ------------------------------------------------------- (c) trees, (d) chain
+
+
+def go_tree(n: int, phases: Phases) -> Metrics:
+    """A tree of N go processes, FANOUT children each, closed with grace=0."""
+    closed: list[proctree.Process] = []
+
+    async def main() -> None:
+        async with proctree.open_root() as root:
+            closed.append(root)
+            phases.mark("spawn")
+            # Breadth first: the oldest node with room takes the next child.
+            frontier = deque([root.go(_go_sleeper)])
+            made = 1
+            while made < n:
+                parent = frontier.popleft()
+                for _ in range(min(FANOUT, n - made)):
+                    frontier.append(parent.go(_go_sleeper))
+                    made += 1
+            frontier.clear()
+            await trio.testing.wait_all_tasks_blocked()
+            phases.mark("close")
+            await root.aclose(grace=0)
+        phases.mark(None)
+
+    trio.run(main)
+    _check_closed(closed[0] if closed else None)
+    return {}
+
+
+def go_chain(n: int, phases: Phases) -> Metrics:
+    """A chain N deep, each go process the child of the previous, closed at the top."""
+    closed: list[proctree.Process] = []
+
+    async def main() -> None:
+        async with proctree.open_root() as root:
+            closed.append(root)
+            phases.mark("spawn")
+            prev = root.go(_go_sleeper)
+            for _ in range(n - 1):
+                prev = prev.go(_go_sleeper)
+            del prev
+            await trio.testing.wait_all_tasks_blocked()
+            phases.mark("close")
+            await root.aclose(grace=0)
+        phases.mark(None)
+
+    trio.run(main)
+    _check_closed(closed[0] if closed else None)
+    return {}
+
+
+CASES: dict[str, tuple[Workload, str]] = {
+    "trio": (trio_flat, "bare trio: N x start_soon(sleep_forever), cancel"),
+    "go": (
+        _go_flat(_go_sleeper, 0.0),
+        "proctree: N x root.go(fn sleeping forever), aclose(grace=0)",
+    ),
+    "go-graceful": (
+        _go_flat(_go_until_closing, None),
+        "proctree: N x root.go(fn awaiting proc.closing), aclose()",
+    ),
+    "mem-trio": (trio_memory, "bytes per idle bare trio task"),
+    "mem-go": (
+        _proctree_memory(lambda root: root.go(_go_sleeper)),
+        "bytes per idle go node (fn sleeping forever)",
+    ),
+    "mem-go-graceful": (
+        _proctree_memory(lambda root: root.go(_go_until_closing)),
+        "bytes per idle go node (fn awaiting proc.closing)",
+    ),
+    "mem-with_parent": (
+        _proctree_memory(proctree.with_parent),
+        "bytes per with_parent node (no task)",
+    ),
+    "tree": (go_tree, f"proctree: tree of N go nodes, fanout {FANOUT}, grace=0"),
+    "chain": (go_chain, "proctree: chain N deep of go nodes, grace=0"),
+}
+"""Every workload by name, with a one-line description."""
