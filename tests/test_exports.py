@@ -39,6 +39,7 @@ def test_public_classes_are_final() -> None:
             isinstance(obj, type)
             and not issubclass(obj, BaseException)
             and not issubclass(obj, enum.Enum)
+            and not getattr(obj, "_is_protocol", False)
         ):
             assert getattr(obj, "__final__", False), f"proctree.{name} is not @final"
 

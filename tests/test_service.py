@@ -100,6 +100,8 @@ async def test_restart_runs_again(autojump_clock: trio.testing.MockClock) -> Non
         await svc.restart()
         assert svc.is_running
         assert svc.uptime == 0
+        # start() returns once serve() is launched; let it take its first step
+        await trio.testing.wait_all_tasks_blocked()
         assert (server.runs, server.stops) == (2, 1)
         await svc.stop()
 
