@@ -12,6 +12,7 @@ import functools
 import inspect
 import logging
 import math
+import types
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import (
@@ -936,6 +937,8 @@ def _check_grace(grace: object) -> float:
 
 
 def _check_async_callable(fn: object, what: str, example: str) -> None:
+    if type(fn) is types.FunctionType and fn.__code__.co_flags & inspect.CO_COROUTINE:
+        return  # the common case, without inspect's unwrapping
     if not callable(fn):
         raise TypeError(
             f"{what}() needs an async function (async def {example}: ...), "
