@@ -9,6 +9,8 @@ from ._errors import InvalidStateError as InvalidStateError
 from ._errors import ProctreeError as ProctreeError
 from ._errors import StartError as StartError
 from ._errors import StartTimeoutError as StartTimeoutError
+from ._instruments import Instrument as Instrument
+from ._instruments import LoggingInstrument as LoggingInstrument
 from ._process import DEFAULT_GRACE as DEFAULT_GRACE
 from ._process import Process as Process
 from ._process import Runner as Runner
@@ -31,6 +33,11 @@ from ._runners import start_stop as start_stop
 from ._service import DEFAULT_MAX_ERRORS as DEFAULT_MAX_ERRORS
 from ._service import Service as Service
 from ._state import State as State
+from ._systemd import SystemdNotifier as SystemdNotifier
+from ._tree import ProcessInfo as ProcessInfo
+from ._tree import render_dot as render_dot
+from ._tree import render_text as render_text
+from ._tree import tree as tree
 
 spawn = go
 """Alias of :func:`go`."""
@@ -41,8 +48,11 @@ __all__ = [
     "DEFAULT_GRACE",
     "DEFAULT_MAX_ERRORS",
     "CycleError",
+    "Instrument",
     "InvalidStateError",
+    "LoggingInstrument",
     "Process",
+    "ProcessInfo",
     "ProctreeError",
     "Runner",
     "RunnerObject",
@@ -50,6 +60,7 @@ __all__ = [
     "StartError",
     "StartTimeoutError",
     "State",
+    "SystemdNotifier",
     "background",
     "chain",
     "go",
@@ -60,10 +71,13 @@ __all__ = [
     "open_root",
     "parallel",
     "prefixed_error",
+    "render_dot",
+    "render_text",
     "sequential",
     "spawn",
     "spawn_child",
     "start_stop",
+    "tree",
     "with_parent",
     "with_signals",
     "with_teardown",

@@ -123,7 +123,8 @@ class Keeper(Protocol):
     Package-private. ``take`` is offered the process's failure first and
     returns True to keep it from travelling up the tree; ``closed`` is told
     when the process is CLOSED. Both run synchronously inside the driver
-    and must not raise.
+    and must not raise. A keeper may also define ``restarts(p) -> int``,
+    which tree views show.
     """
 
     def take(self, p: Process, exc: BaseException) -> bool:
@@ -146,8 +147,10 @@ class Host:
 
     nursery: trio.Nursery
     grace: float
+    instruments: tuple[Any, ...] = ()
     failures: list[BaseException] = attrs.field(factory=list)
     strays: set[Process] = attrs.field(factory=set)
+    signals_seen: int = 0
 
     def record(self, exc: BaseException) -> bool:
         """Record a failure once; return False if it was already recorded."""
@@ -191,6 +194,8 @@ class Process(metaclass=_NoPublicConstructor):
     _keeper: Keeper | None
     _overran: bool
     _run: RunFn | None
+    _kind: str
+    _born: float
 
     def __init__(
         self, name: str, host: Host | None, grace: float, state: State
@@ -214,6 +219,8 @@ class Process(metaclass=_NoPublicConstructor):
         self._keeper = None
         self._overran = False
         self._run = None
+        self._kind = "process"
+        self._born = 0.0
 
     def __repr__(self) -> str:
         return f"<proctree.Process {self.name!r} {self._state.name}>"
@@ -440,6 +447,24 @@ class Process(metaclass=_NoPublicConstructor):
         """
         return self._overran
 
+    @property
+    def path(self) -> str:
+        """The names from the root down to this process, joined by ``/``.
+
+        Follows each process's first parent (the one it was made under).
+        Once CLOSED, a process is out of the tree and its path is its name.
+        """
+        names = [self.name]
+        q = self
+        while True:
+            ups = q._ups
+            if ups is None:
+                break
+            q = ups if isinstance(ups, Process) else ups[0]
+            names.append(q.name)
+        names.reverse()
+        return "/".join(names)
+
     async def start(self, *, timeout: float | None = None) -> None:
         """Start the runner of a process made by :func:`new_process`.
 
@@ -476,6 +501,9 @@ class Process(metaclass=_NoPublicConstructor):
         if self._forced < math.inf:
             scope.deadline = self._forced
         progress = _Startup()
+        self._born = trio.current_time()
+        if host.instruments:
+            _emit(host, "started", self)
         host.nursery.start_soon(_runner_task, self, run, progress, name=self.name)
         try:
             with trio.move_on_after(limit) as waiter:
@@ -619,6 +647,9 @@ def _drive(closes: list[tuple[Process, float | None]], settles: list[Process]) -
                 ev = p._closing_ev
                 if ev is not None:
                     ev.set()
+                host = p._host
+                if host is not None and host.instruments:
+                    _emit(host, "closing", p)
                 settles.append(p)
             p._forced = forced
             scope = p._scope
@@ -658,6 +689,10 @@ def _settle(
             host.nursery.start_soon(_teardown_task, p, teardown, name=p.name)
             return
     # CLOSED: tell every process above, then forget the tree.
+    host = p._host
+    if host is not None and host.instruments:
+        # Before the links go, so that the hooks still see the path.
+        _emit(host, "closed", p, trio.current_time() - p._born, p._error)
     p._state = _CLOSED
     ev = p._closed_ev
     if ev is not None:
@@ -770,6 +805,9 @@ async def _go_task(
     _current.set(p)
     scope = p._scope
     assert scope is not None
+    host = p._host
+    if host is not None and host.instruments:
+        _emit(host, "started", p)
     try:
         with scope:
             await fn(p, *args)
@@ -788,8 +826,11 @@ def _task_ended(p: Process, scope: trio.CancelScope) -> None:
     if scope.cancelled_caught and trio.current_time() >= scope.deadline:
         p._overran = True
         _logger.warning(
-            "process %r did not end within its grace and was cancelled", p.name
+            "process %r did not end within its grace and was cancelled", p.path
         )
+        host = p._host
+        if host is not None and host.instruments:
+            _emit(host, "grace_overrun", p)
     p._task_alive = False
     p._auto_close = True
     _drive([], [p])
@@ -835,6 +876,9 @@ async def _runner_task(p: Process, run: RunFn, progress: _Startup) -> None:
             progress.reached = True
             if p._state is _STARTING:
                 p._state = _RUNNING
+                host = p._host
+                if host is not None and host.instruments:
+                    _emit(host, "ready", p)
             progress.event.set()
         await p.closing.wait()
 
@@ -863,7 +907,19 @@ async def _runner_task(p: Process, run: RunFn, progress: _Startup) -> None:
 
 
 def _add_note(exc: BaseException, part: str, p: Process) -> None:
-    exc.add_note(f"proctree: raised by the {part} of process {p.name!r}")
+    exc.add_note(f"proctree: raised by the {part} of process {p.path!r}")
+
+
+def _emit(host: Host, hook: str, p: Process, *args: object) -> None:
+    """Call ``hook`` on every instrument; a failing hook is logged, never raised."""
+    for instrument in host.instruments:
+        method = getattr(instrument, hook, None)
+        if method is None:
+            continue
+        try:
+            method(p, *args)
+        except Exception:
+            _logger.exception("instrument %r failed in %s(%r)", instrument, hook, p)
 
 
 def fail(p: Process, exc: BaseException, part: str) -> None:
@@ -1023,7 +1079,11 @@ def _spawn(
     )
     p._task_alive = True
     p._scope = trio.CancelScope()
+    p._kind = "go"
+    p._born = trio.current_time()
     _adopt(parent_p, host, p)
+    if host.instruments:
+        _emit(host, "created", p)
     host.nursery.start_soon(_go_task, p, fn, args, name=name)
     return p
 
@@ -1042,7 +1102,10 @@ def _plain(
         raise TypeError(f"{what}(): name must be a str, got {type(name).__name__}")
     p = Process._create(name, host, host.grace, _RUNNING)
     p._teardown = teardown
+    p._born = trio.current_time()
     _adopt(parent_p, host, p)
+    if host.instruments:
+        _emit(host, "created", p)
     return p
 
 
@@ -1187,7 +1250,11 @@ def new_process(
         chosen = _check_grace(grace)
     p = Process._create(name, host, chosen, _INITIAL)
     p._run = run
+    p._kind = "runner"
+    p._born = trio.current_time()
     _adopt(parent_p, host, p)
+    if host.instruments:
+        _emit(host, "created", p)
     return p
 
 
@@ -1234,17 +1301,54 @@ def forced_at(p: Process) -> float | None:
 # ------------------------------------------------------ what a root needs
 
 
-def make_root(nursery: trio.Nursery, name: str, grace: float) -> Process:
+def make_root(
+    nursery: trio.Nursery, name: str, grace: float, instruments: tuple[Any, ...]
+) -> Process:
     """Make the root process of a new host; its body is its own task.
 
     The root's own grace is 0: when it closes for any reason but the end of
     its body, the body is cancelled at once, as a nursery's body is.
     """
-    host = Host(nursery, grace)
+    host = Host(nursery, grace, instruments)
     root = Process._create(name, host, 0.0, _RUNNING)
     root._task_alive = True
     root._scope = trio.CancelScope()
+    root._kind = "root"
+    root._born = trio.current_time()
+    if instruments:
+        _emit(host, "created", root)
     return root
+
+
+@final
+@attrs.frozen
+class Facts:
+    """What introspection may read of a process (package-private)."""
+
+    kind: str
+    born: float
+    first_parent: Process | None
+    edges: tuple[tuple[Process, bool, bool], ...]
+    """(process below, closed with this one, waited for by this one)"""
+    restarts: int
+
+
+def first_parent(p: Process) -> Process | None:
+    """The process ``p`` was made under (while it is linked), or None."""
+    ups = p._ups
+    return None if ups is None else ups if isinstance(ups, Process) else ups[0]
+
+
+def facts(p: Process) -> Facts:
+    """A read-only look at ``p``'s links and bookkeeping, for tree views."""
+    first = first_parent(p)
+    children = p._children or {}
+    edges = tuple(
+        (q, bool(flags & _CLOSE), bool(flags & _WAIT)) for q, flags in children.items()
+    )
+    counter = getattr(p._keeper, "restarts", None)
+    restarts = counter(p) if counter is not None else 0
+    return Facts(p._kind, p._born, first, edges, restarts)
 
 
 def body_scope(root: Process) -> trio.CancelScope:

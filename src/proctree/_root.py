@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import signal as _signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
 import trio
 
+from ._instruments import Instrument
 from ._process import (
     DEFAULT_GRACE,
     Host,
@@ -32,7 +33,10 @@ __all__ = ["open_root", "with_signals"]
 
 
 def open_root(
-    name: str = "root", *, grace: float = DEFAULT_GRACE
+    name: str = "root",
+    *,
+    grace: float = DEFAULT_GRACE,
+    instruments: Sequence[Instrument] = (),
 ) -> AbstractAsyncContextManager[Process]:
     """Open a root process that owns a trio nursery and hosts a tree.
 
@@ -46,6 +50,7 @@ def open_root(
     Args:
         name: the root's name.
         grace: the default grace of ``go`` functions in this tree, in seconds.
+        instruments: event hooks called for every process of this tree.
 
     Returns:
         An async context manager yielding the root :class:`Process`.
@@ -54,11 +59,14 @@ def open_root(
         TypeError: ``name`` is not a str or ``grace`` not a number.
         ValueError: ``grace`` is negative.
     """
-    return _root(_check_name(name), _check_grace(grace), ())
+    return _root(_check_name(name), _check_grace(grace), (), _check(instruments))
 
 
 def with_signals(
-    *signals: int, name: str = "root", grace: float = DEFAULT_GRACE
+    *signals: int,
+    name: str = "root",
+    grace: float = DEFAULT_GRACE,
+    instruments: Sequence[Instrument] = (),
 ) -> AbstractAsyncContextManager[Process]:
     """Open a root (see :func:`open_root`) that closes when a signal arrives.
 
@@ -71,6 +79,7 @@ def with_signals(
         *signals: the signals to handle; by default SIGINT and SIGTERM.
         name: the root's name.
         grace: the default grace of ``go`` functions in this tree, in seconds.
+        instruments: event hooks called for every process of this tree.
 
     Raises:
         TypeError: a signal is not a signal number.
@@ -86,7 +95,20 @@ def with_signals(
             )
         if sig not in valid:
             raise ValueError(f"with_signals(): {sig!r} is not a valid signal number")
-    return _root(_check_name(name), _check_grace(grace), tuple(chosen))
+    return _root(
+        _check_name(name), _check_grace(grace), tuple(chosen), _check(instruments)
+    )
+
+
+def _check(instruments: Sequence[Instrument]) -> tuple[Instrument, ...]:
+    chosen = tuple(instruments)
+    for instrument in chosen:
+        if not isinstance(instrument, Instrument):
+            raise TypeError(
+                "instruments must be proctree.Instrument instances (subclass it "
+                f"and override the hooks you need), got {instrument!r}"
+            )
+    return chosen
 
 
 def _check_name(name: object) -> str:
@@ -97,7 +119,10 @@ def _check_name(name: object) -> str:
 
 @contextlib.asynccontextmanager
 async def _root(
-    name: str, grace: float, signals: tuple[int, ...]
+    name: str,
+    grace: float,
+    signals: tuple[int, ...],
+    instruments: tuple[Instrument, ...],
 ) -> AsyncIterator[Process]:
     failures: list[BaseException] = []
     try:
@@ -108,7 +133,7 @@ async def _root(
             if signals:
                 receiver = stack.enter_context(trio.open_signal_receiver(*signals))
             async with trio.open_nursery() as nursery:
-                root = make_root(nursery, name, grace)
+                root = make_root(nursery, name, grace, instruments)
                 host = host_of(root)
                 failures = host.failures
                 watcher = trio.CancelScope()
@@ -176,6 +201,7 @@ async def _watch_signals(
         seen = 0
         async for _ in receiver:
             seen += 1
+            host.signals_seen = seen
             if seen == 1:
                 close_hosted(root, host)
             else:

@@ -1,0 +1,95 @@
+"""systemd's notify protocol on a plain datagram socket (no dependency)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Mapping
+from typing import final
+
+import attrs
+
+__all__ = ["SystemdNotifier"]
+
+_logger = logging.getLogger("proctree")
+
+
+@final
+@attrs.define(eq=False)
+class SystemdNotifier:
+    """Sends ``READY=1``, ``STOPPING=1``, ``STATUS=`` and ``WATCHDOG=1`` to systemd.
+
+    Made from the environment with :meth:`from_environment`; when
+    ``NOTIFY_SOCKET`` is not set (not run by systemd with ``Type=notify``),
+    it is disabled and :meth:`notify` does nothing.
+
+    Args:
+        address: the ``NOTIFY_SOCKET`` path (``@`` starts an abstract name),
+            or None for a disabled notifier.
+        watchdog_usec: ``WATCHDOG_USEC``, if the watchdog is on for us.
+    """
+
+    address: str | None
+    watchdog_usec: int | None = None
+    _sock: socket.socket | None = attrs.field(default=None, init=False)
+
+    @classmethod
+    def from_environment(
+        cls, environ: Mapping[str, str] | None = None
+    ) -> SystemdNotifier:
+        """Read ``NOTIFY_SOCKET``, ``WATCHDOG_USEC`` and ``WATCHDOG_PID``."""
+        env = os.environ if environ is None else environ
+        address = env.get("NOTIFY_SOCKET") or None
+        usec: int | None = None
+        pid = env.get("WATCHDOG_PID")
+        if env.get("WATCHDOG_USEC") and (pid is None or pid == str(os.getpid())):
+            try:
+                usec = int(env["WATCHDOG_USEC"])
+            except ValueError:
+                _logger.warning("ignoring WATCHDOG_USEC=%r", env["WATCHDOG_USEC"])
+            else:
+                usec = usec if usec > 0 else None
+        return cls(address, usec)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether there is a socket to notify."""
+        return self.address is not None
+
+    @property
+    def watchdog_interval(self) -> float | None:
+        """Seconds between two ``WATCHDOG=1`` pings: half the timeout."""
+        if self.address is None or self.watchdog_usec is None:
+            return None
+        return self.watchdog_usec / 2_000_000
+
+    def notify(self, *lines: str) -> bool:
+        """Send ``lines`` as one datagram; False if disabled or it failed.
+
+        Never blocks and never raises: a notification that cannot be sent
+        is logged and dropped, as a lost notification must not stop the
+        program.
+        """
+        if self.address is None:
+            return False
+        try:
+            if self._sock is None:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                sock.setblocking(False)
+                target = self.address
+                if target.startswith("@"):
+                    target = "\0" + target[1:]
+                sock.connect(target)
+                self._sock = sock
+            self._sock.send(("\n".join(lines) + "\n").encode())
+        except OSError as exc:
+            _logger.warning("systemd notification %r not sent: %s", lines, exc)
+            return False
+        return True
+
+    def close(self) -> None:
+        """Close the socket (idempotent)."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
