@@ -32,7 +32,7 @@ async def test_a_failing_teardown_becomes_the_error_and_reaches_the_root(
             assert p.error is boom
             assert p.state is State.CLOSED
     assert info.value.exceptions == (boom,)
-    assert any("'db'" in note for note in boom.__notes__)
+    assert any("'root/db'" in note for note in boom.__notes__)
 
 
 async def test_a_failing_function_closes_its_ancestors_and_the_root(

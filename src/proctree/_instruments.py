@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import final
 
 from ._process import Process
 
@@ -52,6 +53,7 @@ class Instrument:
         """A process's task outlived its grace and was cancelled."""
 
 
+@final
 class LoggingInstrument(Instrument):
     """An instrument that logs every event on a stdlib logger.
 
