@@ -182,3 +182,21 @@ async def test_bad_service_input_gives_clear_errors(
             proctree.Service(server.serve, server.stop, grace=-1)
     with pytest.raises(proctree.ProctreeError, match="open_root"):
         proctree.Service(server.serve, server.stop)
+
+
+async def test_stop_raises_only_the_stop_functions_error(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def serve() -> None:
+        await trio.sleep(1)
+        raise Boom("serve")
+
+    async def stop() -> None:
+        pass
+
+    async with proctree.open_root():
+        svc = proctree.Service(serve, stop)
+        await svc.start()
+        await trio.sleep(2)
+        await svc.stop()  # the serve error is history, not stop()'s
+        assert [str(e) for e in svc.errors] == ["serve"]

@@ -37,10 +37,15 @@ class _ServiceState:
     """The parts of a service its keeper writes to."""
 
     errors: collections.deque[BaseException]
+    runs: int = 0
+    stop_errors: list[Exception] = attrs.field(factory=list)
 
     def take(self, p: Process, exc: BaseException) -> bool:
         self.errors.append(exc)
         return True
+
+    def restarts(self, p: Process) -> int:
+        return max(0, self.runs - 1)
 
     def closed(self, p: Process) -> None:
         pass
@@ -176,15 +181,37 @@ class Service:
     async def _start(self) -> None:
         if self.is_running:
             return
-        runner = leaf(self._start_fn, self._stop_fn, name=self._name)
+        runner = leaf(self._start_fn, self._call_stop_fn, name=self._name)
         p = new_process(runner, parent=self._parent, name=self._name, grace=self._grace)
         set_keeper(p, self._state)
+        self._state.runs += 1
         self._process = p
         await p.start()
         self._started_at = trio.current_time()
+
+    async def _call_stop_fn(self) -> None:
+        try:
+            await self._stop_fn()
+        except Exception as exc:
+            # Marked, so that stop() raises this and not start_fn's errors.
+            self._state.stop_errors.append(exc)
+            raise
 
     async def _stop(self) -> None:
         p = self._process
         if p is None or p.state is State.CLOSED:
             return
-        await p.aclose()
+        self._state.stop_errors.clear()
+        try:
+            await p.aclose()
+        except Exception:
+            # Every error is in self.errors already; only stop_fn's is ours
+            # to raise, start_fn's were the run's own business.
+            stop_errors = list(self._state.stop_errors)
+            self._state.stop_errors.clear()
+            if len(stop_errors) == 1:
+                raise stop_errors[0] from None
+            if stop_errors:
+                raise ExceptionGroup(
+                    f"stop function of {self._name!r} failed", stop_errors
+                ) from None

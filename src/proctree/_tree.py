@@ -185,10 +185,12 @@ def render_dot(snapshot: ProcessInfo) -> str:
         '  node [shape=box, style="rounded", fontname="monospace"];',
     ]
     for info in snapshot.walk():
-        label = f"{info.name}\\n{info.state.name}"
+        parts = [info.name, info.state.name]
         if info.error is not None:
-            label += "\\nfailed"
-        lines.append(f"  {_quote(info.path)} [label={_quote(label)}];")
+            parts.append("failed")
+        # DOT's line break inside a label is the two characters backslash, n.
+        label = '"' + "\\n".join(_quote(part)[1:-1] for part in parts) + '"'
+        lines.append(f"  {_quote(info.path)} [label={label}];")
     for info in snapshot.walk():
         for child in info.children:
             lines.append(f"  {_quote(info.path)} -> {_quote(child.path)};")
