@@ -30,8 +30,13 @@ MARKER = "PROCTREE-BENCH-RESULT "
 TARGET_SPAWN_CLOSE = 2.0  # (a): proctree / bare trio, per task
 TARGET_MEMORY = 2.0  # (b): bytes per go node / bytes per bare task
 TARGET_GROWTH = 1.5  # (c): proctree's growth / bare trio's growth
+TARGET_START_STOP = 2.0  # (e): proctree / bare trio, per start+stop cycle
 
-SECTIONS = "abcd"
+SECTIONS = "abcde"
+
+# The (e) workloads time "start" and "stop" phases; the others "spawn" and
+# "close".
+CYCLE_CASES = ("trio-nested", "sequential", "trio-scopes")
 
 # Jobs below SHORT_N take well under a second and vary by +-20% from one
 # process to the next: they get SHORT_N // n times the rounds, at most
@@ -46,12 +51,19 @@ class Sizes:
     memory: int  # (b)
     trees: tuple[int, ...]  # (c), ascending
     depth: int  # (d)
+    cycles: int  # (e)
 
 
 FULL = Sizes(
-    flat=100_000, memory=100_000, trees=(10_000, 100_000, 1_000_000), depth=100_000
+    flat=100_000,
+    memory=100_000,
+    trees=(10_000, 100_000, 1_000_000),
+    depth=100_000,
+    cycles=2_000,
 )
-QUICK = Sizes(flat=10_000, memory=10_000, trees=(10_000, 100_000), depth=10_000)
+QUICK = Sizes(
+    flat=10_000, memory=10_000, trees=(10_000, 100_000), depth=10_000, cycles=500
+)
 
 Job = tuple[str, int]  # (case, n)
 
@@ -78,19 +90,22 @@ def worker(case: str, n: int, use_gc: bool) -> int:
     return 0
 
 
-def profile(case: str, n: int, phase: str, top: int, use_gc: bool) -> int:
+def profile(case: str, n: int, phase: str | None, top: int, use_gc: bool) -> int:
     """Run one workload under cProfile, profiling one phase, and print the top."""
     from workloads import CASES, Phases
 
     if not use_gc:
         gc.disable()
 
+    if phase is None:
+        phase = "stop" if case in CYCLE_CASES else "close"
     workload, description = CASES[case]
     profiler = cProfile.Profile()
     phases = Phases(profiler, phase)
     workload(n, phases)
     if phase not in phases.seconds:
-        raise BenchError(f"workload {case!r} has no phase {phase!r}")
+        has = ", ".join(phases.seconds) or "none"
+        raise BenchError(f"workload {case!r} has no phase {phase!r} (it has: {has})")
     print(
         f"{description}, n = {n:,}: phase {phase!r} took {phases.seconds[phase]:.3f} s"
     )
@@ -160,6 +175,8 @@ def plan(sections: str, sizes: Sizes) -> list[Job]:
             jobs += [("trio", n), ("tree", n)]
     if "d" in sections:
         jobs.append(("chain", sizes.depth))
+    if "e" in sections:
+        jobs += [(case, sizes.cycles) for case in CYCLE_CASES]
     return list(dict.fromkeys(jobs))  # (a) and (c) share bare trio runs
 
 
@@ -423,6 +440,51 @@ def section_d(res: Results, depth: int, trees: tuple[int, ...]) -> str:
     return title + "\n" + table(headers, rows)
 
 
+def section_e(res: Results, n: int) -> str:
+    base = ("trio-nested", n)
+    b_start, b_stop = res.median(base, "start"), res.median(base, "stop")
+    b_total = None if b_start is None or b_stop is None else b_start + b_stop
+    rows = []
+    for case, label in (
+        ("trio-nested", "bare trio: 3 nested nurseries, nursery.start"),
+        ("sequential", "proctree: sequential(leaf x 3), start(), stop()"),
+        ("trio-scopes", "bare trio: 1 nursery, scope + event each"),
+    ):
+        start, stop = res.median((case, n), "start"), res.median((case, n), "stop")
+        total = None if start is None or stop is None else start + stop
+        r_total = ratio(total, b_total)
+        if case == "trio-nested":
+            target = "(baseline)"
+        elif case == "sequential":
+            target = verdict({"total": r_total}, TARGET_START_STOP)
+        else:
+            target = "(info)"
+        rows.append(
+            [
+                label,
+                us(start, n),
+                fmt_ratio(ratio(start, b_start)),
+                us(stop, n),
+                fmt_ratio(ratio(stop, b_stop)),
+                us(total, n),
+                fmt_ratio(r_total),
+                target,
+            ]
+        )
+    headers = [
+        f"N = {n:,} cycles",
+        "start us",
+        "x trio",
+        "stop us",
+        "x trio",
+        "total us",
+        "x trio",
+        f"target <= {TARGET_START_STOP:.1f}x",
+    ]
+    title = "(e) start+stop of a 3-deep sequential of leafs, per cycle"
+    return title + "\n" + table(headers, rows)
+
+
 def git(where: Path, *args: str) -> str | None:
     """Output of a git command run in ``where``, or None if git fails."""
     try:
@@ -482,6 +544,8 @@ def report(
         parts.append(
             section_d(res, sizes.depth, sizes.trees if "c" in sections else ())
         )
+    if "e" in sections:
+        parts.append(section_e(res, sizes.cycles))
     if res.errors:
         lines = [f"  {case} n={n:,}: {msg}" for (case, n), msg in res.errors.items()]
         parts.append("Errors:\n" + "\n".join(lines))
@@ -516,8 +580,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description=(
             "Measure proctree against bare trio: (a) spawn + close of N go "
             "children, (b) memory per idle node, (c) close time of trees of "
-            "10k, 100k and 1M nodes, (d) a 100,000-deep chain. Prints one "
-            "table with PASS/FAIL next to each target."
+            "10k, 100k and 1M nodes, (d) a 100,000-deep chain, (e) start+stop "
+            "of a 3-deep sequential of leafs. Prints one table with PASS/FAIL "
+            "next to each target."
         ),
         epilog=(
             "Each figure is the median over the rounds; every measurement runs "
@@ -532,13 +597,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run with small N: 10k tasks, trees of 10k and 100k, a 10k chain",
+        help=(
+            "smoke run with small N: 10k tasks, trees of 10k and 100k, "
+            "a 10k chain, 500 start+stop cycles"
+        ),
     )
     parser.add_argument(
         "--only",
         default=SECTIONS,
         metavar="SECTIONS",
-        help="which sections to run, letters from 'abcd' (default: all)",
+        help=f"which sections to run, letters from {SECTIONS!r} (default: all)",
     )
     parser.add_argument(
         "--timeout",
@@ -558,9 +626,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--phase",
-        default="close",
-        choices=("spawn", "close"),
-        help="phase to profile with --profile (default close)",
+        choices=("spawn", "close", "start", "stop"),
+        help=(
+            "phase to profile with --profile: spawn or close; start or stop "
+            "for the (e) workloads (default: close, or stop)"
+        ),
     )
     parser.add_argument(
         "--n",
@@ -586,7 +656,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--worker", choices=sorted(CASES), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not args.only or set(args.only) - set(SECTIONS):
-        parser.error(f"--only takes letters from 'abcd', got {args.only!r}")
+        parser.error(f"--only takes letters from {SECTIONS!r}, got {args.only!r}")
     if args.timeout <= 0:
         parser.error("--timeout must be positive")
     return args

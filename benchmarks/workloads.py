@@ -32,7 +32,9 @@ class Phases:
     """A wall clock split into named phases, one of which may be profiled.
 
     ``mark(name)`` ends the current phase and starts ``name``; ``mark(None)``
-    ends the last one. ``seconds`` maps each phase to its duration.
+    ends the last one. ``seconds`` maps each phase to its duration; a phase
+    entered several times (once per cycle in (e)) adds up its durations, and
+    is profiled each time.
     """
 
     def __init__(
@@ -47,7 +49,8 @@ class Phases:
     def mark(self, name: str | None) -> None:
         now = time.perf_counter()
         if self._current is not None:
-            self.seconds[self._current] = now - self._since
+            elapsed = now - self._since
+            self.seconds[self._current] = self.seconds.get(self._current, 0.0) + elapsed
             if self._profiler is not None and self._current == self._profiled:
                 self._profiler.disable()
         self._current = name
@@ -241,6 +244,123 @@ def go_chain(n: int, phases: Phases) -> Metrics:
     return {}
 
 
+# ------------------------------------------------ (e) start+stop, 3 deep
+# One cycle starts 3 services in order, each once the previous one is
+# up, then stops them in reverse order, each once the next one has ended.
+# The work is the same on both sides: each service sleeps until it is
+# cancelled (``_sleeper`` as a leaf's foreground; ``_service`` once it
+# has called ``task_status.started()``).
+# "start" runs from the top of a cycle until the last service is up (so it
+# counts building the runner and the process), "stop" from there until the
+# first service has ended; both add up over the N cycles.
+
+
+async def _service(
+    *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    task_status.started()
+    await trio.sleep_forever()
+
+
+def trio_nested(n: int, phases: Phases) -> Metrics:
+    """N cycles: 3 nested nurseries, each ``nursery.start``-ing one service.
+
+    Leaving a nursery waits for its service, so cancelling the innermost one
+    first and then each enclosing one stops the services in reverse order.
+    """
+
+    async def main() -> None:
+        for _ in range(n):
+            phases.mark("start")
+            async with trio.open_nursery() as first:
+                await first.start(_service)
+                async with trio.open_nursery() as second:
+                    await second.start(_service)
+                    async with trio.open_nursery() as third:
+                        await third.start(_service)
+                        phases.mark("stop")
+                        third.cancel_scope.cancel()
+                    second.cancel_scope.cancel()
+                first.cancel_scope.cancel()
+            phases.mark(None)
+
+    trio.run(main)
+    return {}
+
+
+Handle = tuple[trio.CancelScope, trio.Event]
+
+
+async def _service_with_handle(
+    *, task_status: trio.TaskStatus[Handle] = trio.TASK_STATUS_IGNORED
+) -> None:
+    ended = trio.Event()
+    try:
+        with trio.CancelScope() as scope:
+            task_status.started((scope, ended))
+            await trio.sleep_forever()
+    finally:
+        ended.set()
+
+
+def trio_scopes(n: int, phases: Phases) -> Metrics:
+    """N cycles: one nursery, each service in its own cancel scope.
+
+    The other bare trio form (for information): trio has no way to wait for
+    one task, so each service hands back its scope and an event it sets when
+    it ends; the stop cancels them last first, waiting for each event.
+    """
+
+    async def main() -> None:
+        for _ in range(n):
+            phases.mark("start")
+            async with trio.open_nursery() as nursery:
+                first = await nursery.start(_service_with_handle)
+                second = await nursery.start(_service_with_handle)
+                third = await nursery.start(_service_with_handle)
+                phases.mark("stop")
+                for scope, ended in (third, second, first):
+                    scope.cancel()
+                    await ended.wait()
+            phases.mark(None)
+
+    trio.run(main)
+    return {}
+
+
+def go_sequential(n: int, phases: Phases) -> Metrics:
+    """N cycles: ``new_process(sequential(leaf, ...))``, ``start()``, ``stop()``.
+
+    Each leaf runs ``_sleeper`` with no graceful_stop, so a stop cancels it
+    at once.
+    """
+    closed: list[proctree.Process] = []
+
+    async def main() -> None:
+        async with proctree.open_root() as root:
+            closed.append(root)
+            for _ in range(n):
+                phases.mark("start")
+                p = proctree.new_process(
+                    proctree.sequential(
+                        proctree.leaf(_sleeper),
+                        proctree.leaf(_sleeper),
+                        proctree.leaf(_sleeper),
+                    )
+                )
+                await p.start()
+                phases.mark("stop")
+                await p.stop()
+                phases.mark(None)
+                if p.state is not proctree.State.CLOSED:
+                    raise RuntimeError(f"stop() returned before CLOSED: {p!r}")
+            await root.aclose(grace=0)
+
+    trio.run(main)
+    _check_closed(closed[0] if closed else None)
+    return {}
+
+
 CASES: dict[str, tuple[Workload, str]] = {
     "trio": (trio_flat, "bare trio: N x start_soon(sleep_forever), cancel"),
     "go": (
@@ -266,5 +386,19 @@ CASES: dict[str, tuple[Workload, str]] = {
     ),
     "tree": (go_tree, f"proctree: tree of N go nodes, fanout {FANOUT}, grace=0"),
     "chain": (go_chain, "proctree: chain N deep of go nodes, grace=0"),
+    "trio-nested": (
+        trio_nested,
+        "bare trio: N x 3 nested nurseries, nursery.start each, "
+        "cancelled innermost first",
+    ),
+    "trio-scopes": (
+        trio_scopes,
+        "bare trio: N x 3 services in one nursery, a cancel scope and an "
+        "event each, cancelled last first",
+    ),
+    "sequential": (
+        go_sequential,
+        "proctree: N x new_process(sequential of 3 leafs), start(), stop()",
+    ),
 }
 """Every workload by name, with a one-line description."""
