@@ -4,6 +4,7 @@ The public names live here; the code lives in private modules, one
 concept each.
 """
 
+from . import periodic as periodic
 from ._errors import CycleError as CycleError
 from ._errors import InvalidStateError as InvalidStateError
 from ._errors import ProctreeError as ProctreeError
@@ -59,6 +60,7 @@ __all__ = [
     "nop",
     "open_root",
     "parallel",
+    "periodic",
     "prefixed_error",
     "sequential",
     "spawn",
