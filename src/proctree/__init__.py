@@ -5,6 +5,7 @@ concept each.
 """
 
 from . import periodic as periodic
+from . import ratelimit as ratelimit
 from ._errors import CycleError as CycleError
 from ._errors import InvalidStateError as InvalidStateError
 from ._errors import ProctreeError as ProctreeError
@@ -62,6 +63,7 @@ __all__ = [
     "parallel",
     "periodic",
     "prefixed_error",
+    "ratelimit",
     "sequential",
     "spawn",
     "spawn_child",
