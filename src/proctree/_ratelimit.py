@@ -133,7 +133,7 @@ class RateLimiter:
 
     @property
     def process(self) -> Process:
-        """The limiter's own process: the parent of every child it starts."""
+        """The limiter's own process, the parent of every child it starts."""
         return self._process
 
     @property
