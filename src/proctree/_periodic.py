@@ -506,7 +506,9 @@ def on_signal(
     signum)``), and any channel of requests or messages.
 
     When the channel ends, the schedule closes once the call in flight is
-    done. proctree never closes the channel: it is the caller's.
+    done. proctree never closes the channel: it is the caller's. Once the
+    schedule is closing it reads no more values (one read in that very
+    instant is not handled); the rest stay in the channel.
 
     Args:
         receive_channel: where the values come from: a trio receive channel,
