@@ -67,7 +67,12 @@ napoleon_use_rtype = False
 # them as ``async with open_root(...) as root``; their return annotation
 # would then read as the type of ``root``, which it is not, so it is dropped
 # from the signature (the docstring's "Returns:" says what ``root`` is).
-_ASYNC_WITH = {"proctree.open_root", "proctree.with_signals"}
+_ASYNC_WITH = {
+    "proctree.open_root",
+    "proctree.with_signals",
+    "proctree.open_child",
+    "proctree.move_on_closing",
+}
 
 # Classes that callers never call, shown without a signature: Process has
 # no public constructor (autodoc would show its metaclass's refusing
@@ -145,9 +150,11 @@ intersphinx_mapping = {
 # Names that no page documents and no inventory can resolve. Only typing
 # artifacts belong here, never a name of proctree's API:
 # ``_Ts`` is the TypeVarTuple behind ``*args: *_Ts`` in the signatures of
-# go(), go_child() and Process.go().
+# go(), go_child(), Process.go() and RateLimiter.limited_go() and .go();
+# ``_T`` is the type of the values periodic.on_signal() passes to fn.
 nitpick_ignore = [
     ("py:class", "_Ts"),
+    ("py:class", "proctree._periodic._T"),
 ]
 
 

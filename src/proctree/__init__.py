@@ -4,6 +4,12 @@ The public names live here; the code lives in private modules, one
 concept each.
 """
 
+from . import periodic as periodic
+from . import ratelimit as ratelimit
+from ._bridges import move_on_closing as move_on_closing
+from ._bridges import open_child as open_child
+from ._bridges import with_deadline as with_deadline
+from ._bridges import with_timeout as with_timeout
 from ._errors import CycleError as CycleError
 from ._errors import InvalidStateError as InvalidStateError
 from ._errors import ProctreeError as ProctreeError
@@ -66,11 +72,15 @@ __all__ = [
     "go",
     "go_child",
     "leaf",
+    "move_on_closing",
     "new_process",
     "nop",
+    "open_child",
     "open_root",
     "parallel",
+    "periodic",
     "prefixed_error",
+    "ratelimit",
     "render_dot",
     "render_text",
     "sequential",
@@ -78,7 +88,9 @@ __all__ = [
     "spawn_child",
     "start_stop",
     "tree",
+    "with_deadline",
     "with_parent",
     "with_signals",
     "with_teardown",
+    "with_timeout",
 ]

@@ -32,7 +32,7 @@ class ProcessInfo:
     kind: str
     """``"root"``, ``"go"``, ``"runner"`` or ``"process"`` (no task of its own)."""
     uptime: float
-    """Seconds on trio's clock since it was made (a runner: since ``start()``)."""
+    """Seconds on trio's clock since it was made (for a runner, since ``start()``)."""
     children: tuple[ProcessInfo, ...]
     """The processes made under it, in the order they were added."""
     waits_for: tuple[str, ...]

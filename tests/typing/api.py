@@ -79,3 +79,32 @@ async def check_runners(root: proctree.Process) -> None:
     assert_type(svc.errors, list[BaseException])
     assert_type(svc.last_error, BaseException | None)
     proctree.new_process(teardown)  # type: ignore[arg-type]
+
+
+async def call(proc: proctree.Process) -> None:
+    pass
+
+
+async def handle(proc: proctree.Process, signum: int) -> None:
+    pass
+
+
+async def check_periodic_ratelimit_bridges(root: proctree.Process) -> None:
+    _send, receive = trio.open_memory_channel[int](0)
+    assert_type(proctree.periodic.every(1, call, parent=root), proctree.Process)
+    assert_type(proctree.periodic.tick_go(0.5, call, grace=1), proctree.Process)
+    assert_type(proctree.periodic.ticker(receive, call), proctree.Process)
+    assert_type(proctree.periodic.on_signal(receive, handle), proctree.Process)
+    proctree.periodic.on_signal(receive, call)  # type: ignore[arg-type]
+    limiter = proctree.ratelimit.RateLimiter(root, 3, name="fetch")
+    assert_type(await limiter.limited_go(worker, 1, "a"), proctree.Process)
+    assert_type(limiter.go(worker, 1, "a", name="w"), proctree.Process)
+    assert_type(limiter.statistics(), proctree.ratelimit.RateLimiterStatistics)
+    assert_type(limiter.process, proctree.Process)
+    await limiter.limited_go(worker, "not an int", "a")  # type: ignore[arg-type]
+    with proctree.move_on_closing(root) as scope:
+        assert_type(scope, trio.CancelScope)
+    async with proctree.open_child(root, "conn") as child:
+        assert_type(child, proctree.Process)
+    assert_type(proctree.with_deadline(10.0, root, grace=1), proctree.Process)
+    assert_type(proctree.with_timeout(5, name="t"), proctree.Process)
