@@ -287,6 +287,27 @@ async def test_a_start_timeout_kills_and_reaps_the_child() -> None:
     assert runner.returncode == -signal.SIGKILL
 
 
+async def test_a_stop_while_waiting_for_the_ready_line_sends_sigterm_at_once() -> None:
+    runner = os_process([PY, "-c", SLEEPER], ready_line="never printed", grace=30)
+    async with proctree.open_root() as root:
+        p = proctree.new_process(runner)
+
+        async def stop_soon(proc: proctree.Process) -> None:
+            while runner.pid is None:
+                await trio.sleep(0.01)
+            await p.stop()
+
+        root.go(stop_soon)
+        with (
+            trio.fail_after(LIMIT),
+            pytest.raises(proctree.InvalidStateError, match="stopped while starting"),
+        ):
+            await p.start()
+    # SIGTERM at once, not SIGKILL after the 30 s grace.
+    assert runner.returncode == -signal.SIGTERM
+    assert p.error is None
+
+
 async def test_closing_the_root_stops_the_child() -> None:
     runner = os_process([PY, "-c", READY_THEN_SLEEP], ready_line="listening")
     with trio.fail_after(LIMIT):

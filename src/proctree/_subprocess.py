@@ -21,6 +21,7 @@ import trio
 
 from ._errors import ProctreeError
 from ._process import (
+    Process,
     Ready,
     _check_async_callable,
     _check_seconds,
@@ -251,7 +252,7 @@ class OSProcess:
         me = current_process("os_process")
         self._run.claim(me)
         try:
-            await self._supervise(ready)
+            await self._supervise(me, ready)
         finally:
             self._pid = None
             self._run.release()
@@ -300,7 +301,7 @@ class OSProcess:
             while not await self.ready_check():
                 await trio.sleep(self.check_interval)
 
-    async def _supervise(self, ready: Ready) -> None:
+    async def _supervise(self, me: Process, ready: Ready) -> None:
         self._returncode = None
         self._ready_match = None
         output = _Output(self.ready_line, self.tail_bytes, self.echo)
@@ -313,26 +314,37 @@ class OSProcess:
                 waker = trio.CancelScope()
                 exited = trio.Event()
 
+                starting = trio.CancelScope()
+
                 async def watch() -> None:
                     await proc.wait()
                     exited.set()
                     waker.cancel()
 
+                async def watch_stop() -> None:
+                    # Stopped while starting: ask it to stop now, rather
+                    # than wait for a ready line and then the whole grace.
+                    await me.closing.wait()
+                    starting.cancel()
+
                 nursery.start_soon(watch)
+                nursery.start_soon(watch_stop)
                 for pipe, label in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
                     if pipe is not None:
                         output.open_pipes += 1
                         nursery.start_soon(output.pump, pipe, label)
                 with waker:
                     try:
-                        await self._until_ready(output)
+                        with starting:
+                            await self._until_ready(output)
                     except BaseException as exc:
                         if _is_cancellation(exc):
                             raise
                         failure = exc  # raised after the nursery: it keeps its type
                     else:
-                        was_ready = True
-                        await ready()
+                        if not starting.cancelled_caught:
+                            was_ready = True
+                            await ready()
                         stopping = True
                 if failure is None:
                     if stopping:
@@ -363,14 +375,14 @@ class OSProcess:
         self, returncode: int, output: _Output, was_ready: bool, stopping: bool
     ) -> None:
         tail = bytes(output.tail).decode("utf-8", "replace")
-        if not was_ready:
-            when = "before it was ready"
-        elif not stopping:
-            when = "on its own while running (a leaf runs until it is stopped)"
-        elif returncode in (0, -self.stop_signal, 128 + self.stop_signal):
-            return
-        else:
+        if stopping:
+            if returncode in (0, -self.stop_signal, 128 + self.stop_signal):
+                return
             when = f"when asked to stop with {self.stop_signal.name}"
+        elif not was_ready:
+            when = "before it was ready"
+        else:
+            when = "on its own while running (a leaf runs until it is stopped)"
         raise _error(self.name, self.command, returncode, tail, when)
 
 
