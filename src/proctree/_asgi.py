@@ -7,8 +7,8 @@ is imported when :func:`asgi_server` is called, never when proctree is.
 from __future__ import annotations
 
 import copy
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, cast, final
+from collections.abc import Awaitable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, cast, final
 
 import attrs
 import trio
@@ -26,7 +26,7 @@ from ._serving import (
 )
 
 if TYPE_CHECKING:
-    from hypercorn.config import Config
+    import hypercorn.config
     from hypercorn.typing import (
         ASGIFramework,
         ASGIReceiveCallable,
@@ -37,13 +37,19 @@ if TYPE_CHECKING:
 
 __all__ = ["ASGIApp", "ASGIServer", "asgi_server"]
 
-ASGIApp = Callable[[Any, Any, Any], Awaitable[object]]
-"""An ASGI 3 application: ``async def app(scope, receive, send) -> None``.
 
-Deliberately loose: frameworks type ``scope`` and the messages each their
-own way (Starlette as ``MutableMapping[str, Any]``, hypercorn as typed
-dicts), and every one of them must be accepted.
-"""
+class ASGIApp(Protocol):
+    """The ASGI 3 application :func:`asgi_server` serves.
+
+    Any ``async def app(scope, receive, send) -> None``. The types of the
+    arguments are left open on purpose: frameworks type the scope and the
+    messages each their own way (Starlette as ``MutableMapping[str, Any]``,
+    hypercorn as typed dicts), and every one of them must fit.
+    """
+
+    def __call__(self, scope: Any, receive: Any, send: Any, /) -> Awaitable[object]:
+        """Handle one ASGI connection (or the lifespan)."""
+        ...
 
 
 def _port_of(bind: str) -> int | None:
@@ -81,7 +87,7 @@ class ASGIServer:
 
     app: ASGIApp
     """The ASGI application."""
-    config: Config
+    config: hypercorn.config.Config
     """The hypercorn configuration; each run uses its own copy."""
     name: str = "asgi_server"
     """The default name of its process."""
@@ -233,13 +239,13 @@ def asgi_server(
     app: ASGIApp,
     *,
     bind: str | Sequence[str] | None = None,
-    config: Config | None = None,
+    config: hypercorn.config.Config | None = None,
     name: str | None = None,
     grace: float | None = None,
 ) -> ASGIServer:
     """A runner that serves the ASGI application ``app`` with hypercorn on trio.
 
-    It runs :func:`hypercorn.trio.serve` and is ready once hypercorn has run
+    It runs ``hypercorn.trio.serve()`` and is ready once hypercorn has run
     the application's lifespan startup and bound its sockets: after
     ``start()`` returns, :attr:`ASGIServer.port` tells where it listens
     (useful with ``bind="127.0.0.1:0"``).
@@ -257,7 +263,7 @@ def asgi_server(
         app: the ASGI application.
         bind: where to listen (``"127.0.0.1:8000"``, ``"unix:/run/app.sock"``,
             or a list of them); by default ``config``'s binds.
-        config: a :class:`hypercorn.config.Config`; by default hypercorn's
+        config: a ``hypercorn.config.Config``; by default hypercorn's
             defaults. It is copied for each run, never changed.
         name: the name of its process; by default the application's name.
         grace: seconds requests in flight get once it is stopped; by default

@@ -13,8 +13,8 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Final, final
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Final, Protocol, final
 
 import attrs
 import trio
@@ -32,11 +32,17 @@ from ._serving import OneRun, check_name, optional_grace
 
 __all__ = ["OSProcess", "OSProcessError", "ReadyCheck", "os_process"]
 
-ReadyCheck = Callable[[], Awaitable[bool]]
-"""``async def check() -> bool``: True once the OS process is ready."""
 
-DEFAULT_TAIL_BYTES: Final = 8192
-"""How much of its stderr an :func:`os_process` keeps for its error."""
+class ReadyCheck(Protocol):
+    """The readiness check of :func:`os_process`, polled until it returns True.
+
+    Any ``async def check() -> bool``; what it raises fails the start.
+    """
+
+    def __call__(self) -> Awaitable[bool]:
+        """Whether the OS process is ready."""
+        ...
+
 
 # Once the child has exited, its pipes normally reach end-of-file at once;
 # a grandchild that inherited them may keep them open for ever, so reading
@@ -205,7 +211,7 @@ class OSProcess:
     """Whether it runs in a session and process group of its own."""
     echo: bool = True
     """Whether what it prints is passed on to our stdout and stderr."""
-    tail_bytes: int = DEFAULT_TAIL_BYTES
+    tail_bytes: int = 8192
     """How many bytes of its stderr are kept for :class:`OSProcessError`."""
     name: str = "os_process"
     """The default name of its process."""
@@ -420,7 +426,7 @@ def os_process(
     env: Mapping[str, str] | None = None,
     new_session: bool = True,
     echo: bool = True,
-    tail_bytes: int = DEFAULT_TAIL_BYTES,
+    tail_bytes: int = 8192,
     name: str | None = None,
     grace: float | None = None,
 ) -> OSProcess:

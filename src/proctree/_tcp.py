@@ -5,8 +5,8 @@ from __future__ import annotations
 import errno
 import logging
 import math
-from collections.abc import Awaitable, Callable
-from typing import Final, final
+from collections.abc import Awaitable
+from typing import Final, Protocol, final
 
 import attrs
 import trio
@@ -28,12 +28,21 @@ from ._state import State
 
 __all__ = ["ConnectionHandler", "TCPServer", "tcp_server"]
 
-ConnectionHandler = Callable[[Process, trio.SocketStream], Awaitable[object]]
-"""``async def handler(proc, stream) -> None``: serves one connection.
 
-``proc`` is the connection's own process (its :attr:`~Process.closing` is
-set when the server stops); ``stream`` is closed when the handler returns.
-"""
+class ConnectionHandler(Protocol):
+    """The connection handler of :func:`tcp_server`, one call per connection.
+
+    Any ``async def handler(proc, stream) -> None``. ``proc`` is the
+    connection's own process (its :attr:`~Process.closing` is set when the
+    server stops); ``stream`` is closed when the handler returns.
+    """
+
+    def __call__(
+        self, proc: Process, stream: trio.SocketStream, /
+    ) -> Awaitable[object]:
+        """Serve the connection ``stream``."""
+        ...
+
 
 # What trio.serve_listeners treats as "out of resources, try again later":
 # the server must not die because the process ran out of file descriptors.
