@@ -260,7 +260,7 @@ async def test_an_asgi_server_runs_in_one_process_at_a_time() -> None:
         await p2.stop()
 
 
-async def test_the_port_is_known_only_while_serving() -> None:
+def test_the_port_is_known_only_while_serving() -> None:
     server = server_for(App())
     with pytest.raises(proctree.InvalidStateError, match="not serving"):
         _ = server.port

@@ -51,6 +51,18 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+async def exit_of(pid: int) -> None:
+    """Wait until ``pid`` has exited, even if it is not our child (a pidfd)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return  # already gone
+    try:
+        await trio.lowlevel.wait_readable(fd)
+    finally:
+        os.close(fd)
+
+
 async def started(runner: OSProcess) -> proctree.Process:
     p = proctree.new_process(runner)
     with trio.fail_after(LIMIT):
@@ -337,8 +349,8 @@ async def test_the_stop_signal_reaches_the_childs_own_children() -> None:
         assert alive(grandchild)
         with trio.fail_after(LIMIT):
             await p.stop()
-            while alive(grandchild):
-                await trio.sleep(0.01)
+            await exit_of(grandchild)
+        assert not alive(grandchild)
 
 
 async def test_without_a_new_session_only_the_child_is_signalled() -> None:
@@ -447,17 +459,20 @@ async def test_os_processes_stop_in_reverse_order_inside_sequential() -> None:
         assert db_pid is not None
         assert app_pid is not None
 
-        async def watch(proc: proctree.Process) -> None:
-            while alive(app_pid):
-                assert alive(db_pid), "db stopped before app"
-                await trio.sleep(0.005)
-            exits.append("app")
+        async def watch(proc: proctree.Process, name: str, pid: int) -> None:
+            await exit_of(pid)
+            exits.append(name)
 
-        watcher = proctree.go(watch)
+        watchers = [
+            proctree.go(watch, "db", db_pid),
+            proctree.go(watch, "app", app_pid),
+        ]
         with trio.fail_after(LIMIT):
             await p.stop()
-            await watcher.wait()
-    assert exits == ["app"]
+            for watcher in watchers:
+                await watcher.wait()
+    # db is asked to stop only once app has exited and been reaped.
+    assert exits == ["app", "db"]
     assert (db.returncode, app.returncode) == (-signal.SIGTERM, -signal.SIGTERM)
 
 

@@ -168,7 +168,10 @@ async def test_a_graceful_stop_refuses_new_connections_and_lets_open_ones_finish
 async def test_a_handler_sees_closing_when_the_server_stops() -> None:
     seen = trio.Event()
 
+    entered = trio.Event()
+
     async def handler(proc: proctree.Process, stream: trio.SocketStream) -> None:
+        entered.set()
         await proc.closing.wait()
         seen.set()
         await stream.send_all(b"bye")
@@ -178,8 +181,7 @@ async def test_a_handler_sees_closing_when_the_server_stops() -> None:
         p = await started(server)
         with trio.fail_after(LIMIT):
             async with await connect(server.port) as client:
-                while not children(p):
-                    await trio.sleep(0.01)
+                await entered.wait()
                 await p.stop()
                 assert seen.is_set()
                 assert await client.receive_some() == b"bye"
@@ -190,8 +192,10 @@ async def test_connections_still_open_at_the_servers_grace_are_cancelled(
     how: str,
 ) -> None:
     cancelled: list[proctree.Process] = []
+    entered = trio.Event()
 
     async def stubborn(proc: proctree.Process, stream: trio.SocketStream) -> None:
+        entered.set()
         try:
             await trio.sleep_forever()  # ignores closing
         except trio.Cancelled:
@@ -210,8 +214,7 @@ async def test_connections_still_open_at_the_servers_grace_are_cancelled(
         assert p.state is State.RUNNING
         with trio.fail_after(LIMIT):
             async with await connect(server.port) as client:
-                while not children(p):
-                    await trio.sleep(0.01)
+                await entered.wait()
                 (conn,) = children(p)
                 begin = trio.current_time()
                 await p.stop(grace=stop_grace)
@@ -289,7 +292,7 @@ async def test_the_port_is_known_only_while_serving() -> None:
         _ = server.port
 
 
-async def test_listeners_on_different_ports_have_no_single_port() -> None:
+def test_listeners_on_different_ports_have_no_single_port() -> None:
     # Two listeners with port 0 get two ports; host=None would do this with
     # IPv4 and IPv6, which not every test machine has.
     server = tcp_server(echo, 0, host="127.0.0.1")
