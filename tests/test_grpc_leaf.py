@@ -8,6 +8,7 @@ trio's real clock, every wait bounded.
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from concurrent import futures
@@ -283,6 +284,38 @@ async def test_an_address_that_cannot_be_bound_fails_the_start(
             await p.start()
         assert root.state is State.RUNNING
     assert server.ports == ()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def can_bind(port: int) -> bool:
+    """Whether a plain socket can bind ``port``: nothing else listens on it.
+
+    grpc's listeners set SO_REUSEPORT; a socket without it cannot share.
+    """
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+async def test_a_failed_start_releases_the_ports_already_bound(
+    executor: futures.ThreadPoolExecutor,
+) -> None:
+    port = free_port()
+    server = grpc_server(maker(executor), [f"127.0.0.1:{port}", "not an address"])
+    async with proctree.open_root():
+        p = proctree.new_process(server)
+        with trio.fail_after(LIMIT), pytest.raises(RuntimeError):
+            await p.start()
+    assert can_bind(port)
 
 
 async def test_a_function_that_makes_no_server_fails_the_start() -> None:
