@@ -509,6 +509,12 @@ def test_bad_input_is_refused_with_a_clear_error() -> None:
         os_process([PY], grace=-1)
 
 
+def test_the_environment_stays_out_of_the_repr() -> None:
+    runner = os_process([PY], env={"DB_PASSWORD": "hunter2"})
+    assert runner.env == {"DB_PASSWORD": "hunter2"}
+    assert "hunter2" not in repr(runner)
+
+
 def test_paths_are_accepted_and_the_default_name_is_the_programs() -> None:
     runner = os_process([Path(PY), "-V"], cwd=Path("/"))
     assert runner.command == (PY, "-V")

@@ -205,7 +205,8 @@ class OSProcess:
     """The signal that asks it to stop (SIGKILL follows after the grace)."""
     cwd: str | None = None
     """Its working directory (None: ours)."""
-    env: Mapping[str, str] | None = None
+    # An environment often holds secrets: keep it out of reprs and logs.
+    env: Mapping[str, str] | None = attrs.field(default=None, repr=False)
     """Its environment (None: ours)."""
     new_session: bool = True
     """Whether it runs in a session and process group of its own."""
