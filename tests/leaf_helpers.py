@@ -32,6 +32,21 @@ def no_leaks(*, check_fds: bool = True) -> Iterator[None]:
         assert open_fds() - before == set()
 
 
+@contextlib.contextmanager
+def no_garbage() -> Iterator[None]:
+    """Fail if the block leaves objects that only the cyclic gc could free."""
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        yield
+        gc.collect()
+        garbage = [type(obj).__name__ for obj in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert garbage == []
+
+
 async def http_request(
     port: int, path: str, *, method: str = "GET"
 ) -> tuple[int, dict[str, str], bytes]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import warnings
+import weakref
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 
@@ -191,6 +192,73 @@ async def test_a_request_still_running_at_the_grace_is_cancelled() -> None:
     assert "forever cancelled" in app.log
     assert "answered /forever" not in app.log
     assert p.error is None
+
+
+async def test_an_app_without_lifespan_support_is_served() -> None:
+    async def bare(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return  # no lifespan support, the common minimal way
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    server = asgi_server(bare, bind="127.0.0.1:0", config=quiet_config())
+    async with proctree.open_root():
+        p = await started(server)
+        with trio.fail_after(LIMIT):
+            status, _, _ = await http_request(server.port, "/")
+        assert status == 204
+        await p.stop()
+    assert p.error is None
+
+
+async def test_work_the_app_starts_with_go_is_a_child_of_the_server() -> None:
+    log: list[str] = []
+
+    async def background_job(proc: proctree.Process) -> None:
+        await proc.closing.wait()
+        log.append("job saw the stop")
+
+    async def spawning(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        job = proctree.go(background_job)  # parent=None: the current process
+        log.append(f"job under {job_parent(job)}")
+        await send({"type": "http.response.start", "status": 202, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    def job_parent(job: proctree.Process) -> str:
+        return next(u.name for u in [job._ups] if isinstance(u, proctree.Process))
+
+    server = asgi_server(
+        spawning, bind="127.0.0.1:0", config=quiet_config(), name="web"
+    )
+    async with proctree.open_root():
+        p = await started(server)
+        with trio.fail_after(LIMIT):
+            status, _, _ = await http_request(server.port, "/")
+            assert status == 202
+            await p.stop()
+        log.append(f"web is {p.state.name}")
+    assert log == ["job under web", "job saw the stop", "web is CLOSED"]
+
+
+async def test_a_stopped_asgi_server_is_freed() -> None:
+    # hypercorn (0.18) leaves a reference cycle of its own at each shutdown
+    # (its ShutdownError group, the frames that caught it and its tasks),
+    # bare hypercorn as much as here. Its tasks' contexts name the current
+    # process, as every task started under a process does, so the process
+    # is freed by the next cyclic collection, not by refcount as the other
+    # leaves are.
+    server = server_for(App())
+    async with proctree.open_root():
+        p = await started(server)
+        with trio.fail_after(LIMIT):
+            await http_request(server.port, "/")
+            await p.stop()
+    ref = weakref.ref(p)
+    del p
+    gc.collect()
+    assert ref() is None
 
 
 async def test_binding_a_port_in_use_fails_the_start_not_the_root() -> None:

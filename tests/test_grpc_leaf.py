@@ -8,8 +8,10 @@ trio's real clock, every wait bounded.
 
 from __future__ import annotations
 
+import gc
 import socket
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent import futures
 
@@ -339,6 +341,23 @@ async def test_grpc_servers_stop_in_reverse_order_inside_sequential(
             assert await check_health(second.port) == 1
             await p.stop()
     assert p.name == "sequential[first, second]"
+
+
+async def test_a_stopped_grpc_server_is_freed_by_refcount(
+    executor: futures.ThreadPoolExecutor,
+) -> None:
+    server = grpc_server(maker(executor), "127.0.0.1:0")
+    gc.disable()
+    try:
+        async with proctree.open_root():
+            p = await started(server)
+            with trio.fail_after(LIMIT):
+                await p.stop()
+        ref = weakref.ref(p)
+        del p
+        assert ref() is None
+    finally:
+        gc.enable()
 
 
 def test_bad_input_is_refused_with_a_clear_error() -> None:

@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import sys
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import proctree
 from proctree import State
 from proctree._subprocess import OSProcess, OSProcessError, os_process
 
-from .leaf_helpers import no_leaks
+from .leaf_helpers import no_garbage, no_leaks
 
 LIMIT = 10
 PY = sys.executable
@@ -474,6 +475,21 @@ async def test_os_processes_stop_in_reverse_order_inside_sequential() -> None:
     # db is asked to stop only once app has exited and been reaped.
     assert exits == ["app", "db"]
     assert (db.returncode, app.returncode) == (-signal.SIGTERM, -signal.SIGTERM)
+
+
+async def test_a_stopped_os_process_leaves_no_garbage() -> None:
+    async def scenario() -> weakref.ref[proctree.Process]:
+        runner = os_process([PY, "-c", READY_THEN_SLEEP], ready_line="listening")
+        async with proctree.open_root():
+            p = await started(runner)
+            with trio.fail_after(LIMIT):
+                await p.stop()
+        return weakref.ref(p)
+
+    await scenario()  # first use warms up caches (trio's threads, imports)
+    with no_garbage():
+        ref = await scenario()
+    assert ref() is None
 
 
 def test_bad_input_is_refused_with_a_clear_error() -> None:

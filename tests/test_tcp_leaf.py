@@ -6,6 +6,7 @@ bounded with ``trio.fail_after`` so that a bug fails instead of hanging.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
@@ -16,7 +17,7 @@ import proctree
 from proctree import State
 from proctree._tcp import TCPServer, tcp_server
 
-from .leaf_helpers import no_leaks
+from .leaf_helpers import no_garbage, no_leaks
 
 # Generous bounds: a 2-core CI machine may be slow, never this slow.
 LIMIT = 10
@@ -356,6 +357,31 @@ async def test_closing_the_root_stops_the_server() -> None:
     with trio.fail_after(LIMIT):
         assert await client.receive_some() == b""
     await client.aclose()
+
+
+async def test_a_stopped_server_and_its_connections_leave_no_garbage() -> None:
+    async def serve(proc: proctree.Process, stream: trio.SocketStream) -> None:
+        await stream.send_all(await stream.receive_some())
+
+    async def scenario() -> list[weakref.ref[proctree.Process]]:
+        server = tcp_server(serve, 0, host="127.0.0.1")
+        async with proctree.open_root():
+            p = await started(server)
+            refs = [weakref.ref(p)]
+            with trio.fail_after(LIMIT):
+                for _ in range(5):
+                    async with await connect(server.port) as client:
+                        await client.send_all(b"x")
+                        await client.receive_some()
+                        refs.extend(weakref.ref(c) for c in children(p))
+                await p.stop()
+        return refs
+
+    await scenario()  # first use warms up caches (trio's threads, imports)
+    with no_garbage():
+        refs = await scenario()
+    assert len(refs) == 6
+    assert [r() for r in refs] == [None] * 6
 
 
 def test_bad_input_is_refused_with_a_clear_error() -> None:

@@ -212,10 +212,21 @@ def _collapse(exc: BaseException) -> BaseException:
     return exc
 
 
+class _NoLifespan(Exception):
+    """The application returned from the lifespan scope without answering."""
+
+
 @final
 @attrs.define(eq=False)
 class _LifespanWatch:
-    """Wraps the application to see whether its lifespan startup failed."""
+    """Wraps the application to follow its lifespan startup.
+
+    It sees whether the startup failed, and turns an application that just
+    returns from the lifespan scope (``if scope["type"] != "http":
+    return``) into one that raises, the ASGI way to say "no lifespan
+    support": hypercorn (0.18) handles a raise, but a quick return makes it
+    send the startup message on a channel it has already closed.
+    """
 
     app: ASGIFramework
     startup_failed: bool = False
@@ -226,13 +237,19 @@ class _LifespanWatch:
         if scope["type"] != "lifespan":
             await self.app(scope, receive, send)
             return
+        answered = False
 
         async def watched_send(message: ASGISendEvent) -> None:
+            nonlocal answered
             if message["type"] == "lifespan.startup.failed":
                 self.startup_failed = True
+            if message["type"].startswith("lifespan.startup."):
+                answered = True
             await send(message)
 
         await self.app(scope, receive, watched_send)
+        if not answered:
+            raise _NoLifespan("the application does not support ASGI lifespan")
 
 
 def asgi_server(
