@@ -227,6 +227,29 @@ async def test_connections_still_open_at_the_servers_grace_are_cancelled(
     assert p.error is None
 
 
+async def test_work_a_handler_starts_is_waited_for_by_the_server() -> None:
+    log: list[str] = []
+
+    async def job(proc: proctree.Process) -> None:
+        await proc.closing.wait()
+        await trio.lowlevel.checkpoint()
+        log.append("job done")
+
+    async def handler(proc: proctree.Process, stream: trio.SocketStream) -> None:
+        proc.go(job)
+        await stream.send_all(b"started")
+
+    server = tcp_server(handler, 0, host="127.0.0.1")
+    async with proctree.open_root():
+        p = await started(server)
+        with trio.fail_after(LIMIT):
+            async with await connect(server.port) as client:
+                assert await client.receive_some() == b"started"
+            await p.stop()
+        log.append(f"server {p.state.name}")
+    assert log == ["job done", "server CLOSED"]
+
+
 async def test_a_handler_failure_is_the_servers_failure() -> None:
     async def faulty(proc: proctree.Process, stream: trio.SocketStream) -> None:
         raise Boom("bad request")
