@@ -457,6 +457,8 @@ def os_process(
     error) and, with ``echo``, passed on to this program's stderr; its
     stdout is inherited, or read and passed on when ``ready_line`` needs it.
 
+    POSIX only (Linux, macOS): it relies on signals and process groups.
+
     Args:
         command: the program and its arguments, such as
             ``[sys.executable, "-m", "http.server", "0"]``.
