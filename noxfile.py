@@ -27,7 +27,9 @@ def lint(session: nox.Session) -> None:
 def typing(session: nox.Session) -> None:
     """mypy --strict on the package and on the pinned public API."""
     session.install("-e", ".[typing]")
-    session.run("mypy", "--strict", "src", "tests/typing/api.py")
+    session.run(
+        "mypy", "--strict", "src", "tests/typing/api.py", "tests/typing/leaves.py"
+    )
 
 
 @nox.session

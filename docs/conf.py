@@ -77,7 +77,17 @@ _ASYNC_WITH = {
 # Classes that callers never call, shown without a signature: Process has
 # no public constructor (autodoc would show its metaclass's refusing
 # ``(*args, **kwargs)``), and ``State(value)`` is the enum's lookup by value.
-_NO_SIGNATURE = {"proctree.Process", "proctree.State"}
+_NO_SIGNATURE = {
+    "proctree.Process",
+    "proctree.State",
+    "proctree.TCPServer",
+    "proctree.ASGIServer",
+    "proctree.GRPCServer",
+    "proctree.OSProcess",
+    "proctree.ConnectionHandler",
+    "proctree.ASGIApp",
+    "proctree.ReadyCheck",
+}
 
 
 def _process_signature(
@@ -154,6 +164,11 @@ intersphinx_mapping = {
 # ``_T`` is the type of the values periodic.on_signal() passes to fn.
 nitpick_ignore = [
     ("py:class", "_Ts"),
+    # The optional server leaves take objects of hypercorn and grpcio, whose
+    # documentation publishes no inventory these offline builds could use.
+    ("py:class", "hypercorn.config.Config"),
+    ("py:class", "grpc.Server"),
+    ("py:class", "grpc.ServerCredentials"),
     ("py:class", "proctree._periodic._T"),
 ]
 

@@ -262,7 +262,7 @@ async def test_a_handler_failure_is_the_servers_failure() -> None:
                 async with await connect(server.port):
                     await p.wait()
     assert isinstance(p.error, Boom)
-    assert any("'api'" in note for note in p.error.__notes__)
+    assert any("/api'" in note for note in p.error.__notes__)
 
 
 async def test_a_handler_failure_stops_the_other_connections() -> None:

@@ -6,6 +6,9 @@ concept each.
 
 from . import periodic as periodic
 from . import ratelimit as ratelimit
+from ._asgi import ASGIApp as ASGIApp
+from ._asgi import ASGIServer as ASGIServer
+from ._asgi import asgi_server as asgi_server
 from ._bridges import move_on_closing as move_on_closing
 from ._bridges import open_child as open_child
 from ._bridges import with_deadline as with_deadline
@@ -15,6 +18,8 @@ from ._errors import InvalidStateError as InvalidStateError
 from ._errors import ProctreeError as ProctreeError
 from ._errors import StartError as StartError
 from ._errors import StartTimeoutError as StartTimeoutError
+from ._grpc import GRPCServer as GRPCServer
+from ._grpc import grpc_server as grpc_server
 from ._instruments import Instrument as Instrument
 from ._instruments import LoggingInstrument as LoggingInstrument
 from ._process import DEFAULT_GRACE as DEFAULT_GRACE
@@ -39,7 +44,14 @@ from ._runners import start_stop as start_stop
 from ._service import DEFAULT_MAX_ERRORS as DEFAULT_MAX_ERRORS
 from ._service import Service as Service
 from ._state import State as State
+from ._subprocess import OSProcess as OSProcess
+from ._subprocess import OSProcessError as OSProcessError
+from ._subprocess import ReadyCheck as ReadyCheck
+from ._subprocess import os_process as os_process
 from ._systemd import SystemdNotifier as SystemdNotifier
+from ._tcp import ConnectionHandler as ConnectionHandler
+from ._tcp import TCPServer as TCPServer
+from ._tcp import tcp_server as tcp_server
 from ._tree import ProcessInfo as ProcessInfo
 from ._tree import render_dot as render_dot
 from ._tree import render_text as render_text
@@ -53,13 +65,20 @@ spawn_child = go_child
 __all__ = [
     "DEFAULT_GRACE",
     "DEFAULT_MAX_ERRORS",
+    "ASGIApp",
+    "ASGIServer",
+    "ConnectionHandler",
     "CycleError",
+    "GRPCServer",
     "Instrument",
     "InvalidStateError",
     "LoggingInstrument",
+    "OSProcess",
+    "OSProcessError",
     "Process",
     "ProcessInfo",
     "ProctreeError",
+    "ReadyCheck",
     "Runner",
     "RunnerObject",
     "Service",
@@ -67,16 +86,20 @@ __all__ = [
     "StartTimeoutError",
     "State",
     "SystemdNotifier",
+    "TCPServer",
+    "asgi_server",
     "background",
     "chain",
     "go",
     "go_child",
+    "grpc_server",
     "leaf",
     "move_on_closing",
     "new_process",
     "nop",
     "open_child",
     "open_root",
+    "os_process",
     "parallel",
     "periodic",
     "prefixed_error",
@@ -87,6 +110,7 @@ __all__ = [
     "spawn",
     "spawn_child",
     "start_stop",
+    "tcp_server",
     "tree",
     "with_deadline",
     "with_parent",
