@@ -75,12 +75,16 @@ class SystemdNotifier:
             return False
         try:
             if self._sock is None:
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-                sock.setblocking(False)
                 target = self.address
                 if target.startswith("@"):
                     target = "\0" + target[1:]
-                sock.connect(target)
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                try:
+                    sock.setblocking(False)
+                    sock.connect(target)
+                except OSError:
+                    sock.close()
+                    raise
                 self._sock = sock
             self._sock.send(("\n".join(lines) + "\n").encode())
         except OSError as exc:
