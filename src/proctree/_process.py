@@ -506,14 +506,19 @@ class Process(metaclass=_NoPublicConstructor):
             _emit(host, "started", self)
         host.nursery.start_soon(_runner_task, self, run, progress, name=self.name)
         try:
-            with trio.move_on_after(limit) as waiter:
+            if limit == math.inf:
                 await progress.event.wait()
+                timed_out = False
+            else:
+                with trio.move_on_after(limit) as waiter:
+                    await progress.event.wait()
+                timed_out = waiter.cancelled_caught
         except BaseException:
             # The caller gave up (cancelled): abandon the startup.
             scope.cancel()
             _drive([(self, None)], [])
             raise
-        if waiter.cancelled_caught:
+        if timed_out:
             error = StartTimeoutError(
                 f"process {self.name!r} did not call ready() within {limit:g}s "
                 "and was cancelled"
@@ -1270,6 +1275,11 @@ def current_process(what: str) -> Process:
             "proctree.new_process(runner).start() under a root"
         )
     return _owner(current)
+
+
+def is_closing(p: Process) -> bool:
+    """Whether ``p`` is CLOSING or CLOSED (without making its ``closing`` event)."""
+    return p._state is _CLOSING or p._state is _CLOSED
 
 
 def set_keeper(p: Process, keeper: Keeper) -> None:

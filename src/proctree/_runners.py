@@ -29,6 +29,7 @@ from ._process import (
     close_by,
     current_process,
     forced_at,
+    is_closing,
     new_process,
     release_close,
     runner_callable,
@@ -339,14 +340,14 @@ class Dependencies:
         try:
             parent = me
             for dep in self.deps:
-                if me.closing.is_set() or keeper.failures:
+                if is_closing(me) or keeper.failures:
                     break
                 child = new_process(dep, parent=parent)
                 set_keeper(child, keeper)
                 try:
                     await child.start()
                 except InvalidStateError:
-                    if not me.closing.is_set():
+                    if not is_closing(me):
                         raise
                     # We are being stopped: it was stopped while starting.
                     started.append(child)
@@ -355,7 +356,7 @@ class Dependencies:
                 started.append(child)
                 if self.kind == _CHAIN:
                     parent = child
-            if not me.closing.is_set() and not keeper.failures:
+            if not is_closing(me) and not keeper.failures:
                 await ready()
         finally:
             keeper.stopping = True
@@ -376,7 +377,7 @@ class Dependencies:
                 await child.start()
             except Exception as exc:
                 if isinstance(exc, InvalidStateError) and (
-                    rolled_back or me.closing.is_set()
+                    rolled_back or is_closing(me)
                 ):
                     return  # stopped while starting, by a roll-back or a stop
                 startup.append(exc)
@@ -391,7 +392,7 @@ class Dependencies:
                     nursery.start_soon(start_one, child, name=child.name)
             if startup:
                 raise _one(startup, f"{self.name} failed to start")
-            if not me.closing.is_set() and not keeper.failures:
+            if not is_closing(me) and not keeper.failures:
                 await ready()
         finally:
             keeper.stopping = True
