@@ -6,6 +6,7 @@ concept each.
 
 from . import periodic as periodic
 from . import ratelimit as ratelimit
+from . import testing as testing
 from ._asgi import ASGIApp as ASGIApp
 from ._asgi import ASGIServer as ASGIServer
 from ._asgi import asgi_server as asgi_server
@@ -111,6 +112,7 @@ __all__ = [
     "spawn_child",
     "start_stop",
     "tcp_server",
+    "testing",
     "tree",
     "with_deadline",
     "with_parent",
