@@ -164,6 +164,9 @@ intersphinx_mapping = {
 # ``_T`` is the type of the values periodic.on_signal() passes to fn.
 nitpick_ignore = [
     ("py:class", "_Ts"),
+    # SqliteTable's recursive alias of what JSON can hold: autodoc shows its
+    # name in signatures, and no page can document a type alias's target.
+    ("py:class", "JSON"),
     # The optional server leaves take objects of hypercorn and grpcio, whose
     # documentation publishes no inventory these offline builds could use.
     ("py:class", "hypercorn.config.Config"),

@@ -23,6 +23,9 @@ from ._grpc import GRPCServer as GRPCServer
 from ._grpc import grpc_server as grpc_server
 from ._instruments import Instrument as Instrument
 from ._instruments import LoggingInstrument as LoggingInstrument
+from ._policy import DoNotRestart as DoNotRestart
+from ._policy import RestartPolicy as RestartPolicy
+from ._policy import TerminateTree as TerminateTree
 from ._process import DEFAULT_GRACE as DEFAULT_GRACE
 from ._process import Process as Process
 from ._process import Runner as Runner
@@ -44,11 +47,29 @@ from ._runners import sequential as sequential
 from ._runners import start_stop as start_stop
 from ._service import DEFAULT_MAX_ERRORS as DEFAULT_MAX_ERRORS
 from ._service import Service as Service
+from ._sqlite_table import RunnerSpec as RunnerSpec
+from ._sqlite_table import SqliteTable as SqliteTable
+from ._sqlite_table import TableError as TableError
 from ._state import State as State
 from ._subprocess import OSProcess as OSProcess
 from ._subprocess import OSProcessError as OSProcessError
 from ._subprocess import ReadyCheck as ReadyCheck
 from ._subprocess import os_process as os_process
+from ._supervisor import ChildFailed as ChildFailed
+from ._supervisor import ChildRestarting as ChildRestarting
+from ._supervisor import ChildStarted as ChildStarted
+from ._supervisor import ChildStopped as ChildStopped
+from ._supervisor import GaveUpError as GaveUpError
+from ._supervisor import MemoryTable as MemoryTable
+from ._supervisor import NotRunningError as NotRunningError
+from ._supervisor import ProcessExistsError as ProcessExistsError
+from ._supervisor import ProcessNotFoundError as ProcessNotFoundError
+from ._supervisor import RestartsPaused as RestartsPaused
+from ._supervisor import RestartsResumed as RestartsResumed
+from ._supervisor import Supervisor as Supervisor
+from ._supervisor import SupervisorEvent as SupervisorEvent
+from ._supervisor import SupervisorGaveUp as SupervisorGaveUp
+from ._supervisor import Table as Table
 from ._systemd import SystemdNotifier as SystemdNotifier
 from ._tcp import ConnectionHandler as ConnectionHandler
 from ._tcp import TCPServer as TCPServer
@@ -68,26 +89,47 @@ __all__ = [
     "DEFAULT_MAX_ERRORS",
     "ASGIApp",
     "ASGIServer",
+    "ChildFailed",
+    "ChildRestarting",
+    "ChildStarted",
+    "ChildStopped",
     "ConnectionHandler",
     "CycleError",
+    "DoNotRestart",
     "GRPCServer",
+    "GaveUpError",
     "Instrument",
     "InvalidStateError",
     "LoggingInstrument",
+    "MemoryTable",
+    "NotRunningError",
     "OSProcess",
     "OSProcessError",
     "Process",
+    "ProcessExistsError",
     "ProcessInfo",
+    "ProcessNotFoundError",
     "ProctreeError",
     "ReadyCheck",
+    "RestartPolicy",
+    "RestartsPaused",
+    "RestartsResumed",
     "Runner",
     "RunnerObject",
+    "RunnerSpec",
     "Service",
+    "SqliteTable",
     "StartError",
     "StartTimeoutError",
     "State",
+    "Supervisor",
+    "SupervisorEvent",
+    "SupervisorGaveUp",
     "SystemdNotifier",
     "TCPServer",
+    "Table",
+    "TableError",
+    "TerminateTree",
     "asgi_server",
     "background",
     "chain",

@@ -117,7 +117,7 @@ class RestartPolicy:
     A frozen value; build one with a named constructor
     (:meth:`exponential`, :meth:`immediate`, :meth:`transient`,
     :meth:`temporary`) or with keywords, and derive variants with
-    :func:`attrs.evolve`.
+    ``attrs.evolve``.
 
     **Backoff.** The n-th restart in a row of a key (n from 0) waits
     ``min(max_delay, initial_delay * multiplier ** n)``, scaled by a random
