@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import pkgutil
+import sys
 from typing import TYPE_CHECKING
 
 from sphinx.pycode import ModuleAnalyzer
@@ -132,7 +133,11 @@ def _constant_doc(
     for info in pkgutil.iter_modules(proctree.__path__, "proctree."):
         if not info.name.startswith("proctree._"):
             continue
-        module = importlib.import_module(info.name)
+        # Only modules ``import proctree`` loaded: the pytest plugin needs
+        # pytest, which the docs build does not install.
+        module = sys.modules.get(info.name)
+        if module is None:
+            continue
         if attr not in vars(module) or vars(module)[attr] is not obj:
             continue
         docs = ModuleAnalyzer.for_module(info.name).find_attr_docs()
