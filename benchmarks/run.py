@@ -25,14 +25,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-MARKER = "PROCTREE-BENCH-RESULT "
+MARKER = "PROCTREE-BENCH-RESULT "  # phases.MARKER, which the workers print
 
 TARGET_SPAWN_CLOSE = 2.0  # (a): proctree / bare trio, per task
 TARGET_MEMORY = 2.0  # (b): bytes per go node / bytes per bare task
 TARGET_GROWTH = 1.5  # (c): proctree's growth / bare trio's growth
 TARGET_START_STOP = 2.0  # (e): proctree / bare trio, per start+stop cycle
+TARGET_SUPERVISOR = 3.0  # (f): triotp / proctree, per child (at least)
 
-SECTIONS = "abcde"
+SECTIONS = "abcdef"
+
+# (f) runs triotp 0.2.1, which pins trio 0.19, in its own virtualenv.
+DEFAULT_TRIOTP_PYTHON = Path("/tmp/triotp-venv/bin/python")
+TRIOTP_CASES = ("sup-triotp", "restart-triotp")  # in triotp_workloads.py
+NO_TRIOTP = "skipped: no triotp venv (see README for how to make one)"
+# (f)'s start+close jobs take seconds (triotp's about ten): no extra rounds.
+LONG_CASES = ("sup-proctree", "sup-triotp")
 
 # The (e) workloads time "start" and "stop" phases; the others "spawn" and
 # "close".
@@ -52,6 +60,8 @@ class Sizes:
     trees: tuple[int, ...]  # (c), ascending
     depth: int  # (d)
     cycles: int  # (e)
+    supervised: int  # (f) start+close
+    restarts: int  # (f) restart latency
 
 
 FULL = Sizes(
@@ -60,9 +70,17 @@ FULL = Sizes(
     trees=(10_000, 100_000, 1_000_000),
     depth=100_000,
     cycles=2_000,
+    supervised=10_000,
+    restarts=1_000,
 )
 QUICK = Sizes(
-    flat=10_000, memory=10_000, trees=(10_000, 100_000), depth=10_000, cycles=500
+    flat=10_000,
+    memory=10_000,
+    trees=(10_000, 100_000),
+    depth=10_000,
+    cycles=500,
+    supervised=10_000,
+    restarts=200,
 )
 
 Job = tuple[str, int]  # (case, n)
@@ -77,7 +95,8 @@ class BenchError(Exception):
 
 def worker(case: str, n: int, use_gc: bool) -> int:
     """Run one workload in this process and print its figures as JSON."""
-    from workloads import CASES, Phases
+    from phases import Phases
+    from workloads import CASES
 
     if not use_gc:
         gc.disable()
@@ -92,7 +111,8 @@ def worker(case: str, n: int, use_gc: bool) -> int:
 
 def profile(case: str, n: int, phase: str | None, top: int, use_gc: bool) -> int:
     """Run one workload under cProfile, profiling one phase, and print the top."""
-    from workloads import CASES, Phases
+    from phases import Phases
+    from workloads import CASES
 
     if not use_gc:
         gc.disable()
@@ -118,24 +138,33 @@ def profile(case: str, n: int, phase: str | None, top: int, use_gc: bool) -> int
 # ------------------------------------------------------------ orchestrator
 
 
-def run_job(case: str, n: int, timeout: float, use_gc: bool) -> dict[str, float]:
-    """Run one workload in a fresh interpreter and return its figures."""
-    cmd = [
-        sys.executable,
-        str(HERE / Path(__file__).name),
-        "--worker",
-        case,
-        "--n",
-        str(n),
-    ]
+def run_job(
+    case: str, n: int, timeout: float, use_gc: bool, triotp_python: Path | None
+) -> dict[str, float]:
+    """Run one workload in a fresh interpreter and return its figures.
+
+    The triotp workloads run ``triotp_workloads.py`` with ``triotp_python``,
+    without PYTHONPATH, so that they never see this checkout's proctree.
+    """
+    env: dict[str, str] | None = None
+    if case in TRIOTP_CASES:
+        if triotp_python is None:
+            raise BenchError(NO_TRIOTP)
+        script, python = HERE / "triotp_workloads.py", str(triotp_python)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    else:
+        script, python = HERE / Path(__file__).name, sys.executable
+    cmd = [python, str(script), "--worker", case, "--n", str(n)]
     if not use_gc:
         cmd.append("--no-gc")
     try:
         proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, check=False
+            cmd, capture_output=True, text=True, timeout=timeout, check=False, env=env
         )
     except subprocess.TimeoutExpired:
         raise BenchError(f"timed out after {timeout:g} s (raise --timeout)") from None
+    except OSError as exc:
+        raise BenchError(f"cannot run {python}: {exc}") from None
     for line in proc.stdout.splitlines():
         if line.startswith(MARKER):
             figures: dict[str, float] = json.loads(line[len(MARKER) :])
@@ -161,7 +190,7 @@ class Results:
         return statistics.median(values)
 
 
-def plan(sections: str, sizes: Sizes) -> list[Job]:
+def plan(sections: str, sizes: Sizes, triotp: bool) -> list[Job]:
     jobs: list[Job] = []
     if "a" in sections:
         jobs += [("trio", sizes.flat), ("go", sizes.flat), ("go-graceful", sizes.flat)]
@@ -177,22 +206,33 @@ def plan(sections: str, sizes: Sizes) -> list[Job]:
         jobs.append(("chain", sizes.depth))
     if "e" in sections:
         jobs += [(case, sizes.cycles) for case in CYCLE_CASES]
+    if "f" in sections:
+        jobs += [("sup-proctree", sizes.supervised)]
+        jobs += [("sup-triotp", sizes.supervised)] if triotp else []
+        jobs += [("restart-proctree", sizes.restarts)]
+        jobs += [("restart-triotp", sizes.restarts)] if triotp else []
     return list(dict.fromkeys(jobs))  # (a) and (c) share bare trio runs
 
 
-def rounds_for(n: int, repeats: int, quick: bool) -> int:
+def rounds_for(job: Job, repeats: int, quick: bool) -> int:
     """Rounds for a job of size ``n``: short, noisy jobs get more (not in --quick)."""
-    if quick:
+    case, n = job
+    if quick or case in LONG_CASES:
         return repeats
     return repeats * max(1, min(MAX_EXTRA, SHORT_N // n))
 
 
 def measure(
-    jobs: Sequence[Job], repeats: int, quick: bool, timeout: float, use_gc: bool
+    jobs: Sequence[Job],
+    repeats: int,
+    quick: bool,
+    timeout: float,
+    use_gc: bool,
+    triotp_python: Path | None,
 ) -> Results:
     """Run every job its rounds, round after round, each in a fresh process."""
     results = Results()
-    wanted = {job: rounds_for(job[1], repeats, quick) for job in jobs}
+    wanted = {job: rounds_for(job, repeats, quick) for job in jobs}
     total = sum(wanted.values())
     done = 0
     for round_no in range(1, max(wanted.values()) + 1):
@@ -207,7 +247,7 @@ def measure(
                 continue
             started = time.perf_counter()
             try:
-                figures = run_job(case, n, timeout, use_gc)
+                figures = run_job(case, n, timeout, use_gc, triotp_python)
             except BenchError as exc:
                 results.errors[job] = str(exc)
                 log(f"{label}: ERROR {exc}")
@@ -485,6 +525,108 @@ def section_e(res: Results, n: int) -> str:
     return title + "\n" + table(headers, rows)
 
 
+def section_f(res: Results, sizes: Sizes, triotp: str | None) -> str:
+    """(f): start+close of a supervised fleet, and restart latency (info).
+
+    ``triotp`` describes triotp's interpreter, or is None when it is missing.
+    """
+    n, k = sizes.supervised, sizes.restarts
+    p_job, t_job = ("sup-proctree", n), ("sup-triotp", n)
+    figures: dict[str, tuple[float | None, ...]] = {}
+    for side, job in (("proctree", p_job), ("triotp", t_job)):
+        spawn, close = res.median(job, "spawn"), res.median(job, "close")
+        total = None if spawn is None or close is None else spawn + close
+        figures[side] = (spawn, close, total)
+    p_total, t_total = figures["proctree"][2], figures["triotp"][2]
+    speedup = ratio(t_total, p_total)
+    if triotp is None:
+        result = "n/a (triotp skipped)"
+    elif speedup is None:
+        result = "n/a (error)"
+    elif speedup >= TARGET_SUPERVISOR:
+        result = "PASS"
+    else:
+        result = f"FAIL (triotp / proctree {speedup:.2f}x)"
+
+    def cells(side: str) -> list[str]:
+        if side == "triotp" and triotp is None:
+            return ["-", "-", "-"]
+        return [us(v, n) for v in figures[side]]
+
+    rows = [
+        ["proctree: Supervisor, start(), aclose(grace=0)", *cells("proctree"), ""],
+        [
+            "triotp: supervisor.start, nursery cancel",
+            *cells("triotp"),
+            NO_TRIOTP if triotp is None else "",
+        ],
+        [
+            "triotp / proctree",
+            *(
+                fmt_ratio(ratio(t, p))
+                for t, p in zip(figures["triotp"], figures["proctree"], strict=True)
+            ),
+            result,
+        ],
+    ]
+    headers = [
+        f"N = {n:,} children",
+        "start us",
+        "close us",
+        "total us",
+        f"target: triotp >= {TARGET_SUPERVISOR:.1f}x proctree",
+    ]
+    first = table(headers, rows)
+
+    r_rows = []
+    base = res.median(("restart-proctree", k), "restart")
+    for side, label in (
+        ("proctree", "proctree: RestartPolicy.immediate(), no threshold"),
+        ("triotp", "triotp: PERMANENT, max_restarts past N"),
+    ):
+        job = (f"restart-{side}", k)
+        if side == "triotp" and triotp is None:
+            r_rows.append([label, "-", "-", "-", NO_TRIOTP])
+            continue
+        med, p90 = res.median(job, "restart"), res.median(job, "restart_p90")
+        r_rows.append(
+            [label, us(med, 1), us(p90, 1), fmt_ratio(ratio(med, base)), "(info)"]
+        )
+    r_headers = [
+        f"{k:,} restarts of a failing child",
+        "median us",
+        "p90 us",
+        "x proctree",
+        "",
+    ]
+    second = table(r_headers, r_rows)
+    where = NO_TRIOTP if triotp is None else triotp
+    title = (
+        "(f) supervisor vs triotp: start+close of a fleet, per child; "
+        "restart latency, raise to the next run's first line\n"
+        f"  triotp side: {where}"
+    )
+    return title + "\n" + first + "\n\n" + second
+
+
+def describe_triotp(python: Path | None) -> str | None:
+    """Which triotp, trio and Python ``python`` runs, or None if it is missing."""
+    if python is None:
+        return None
+    try:
+        done = subprocess.run(
+            [str(python), str(HERE / "triotp_workloads.py"), "--describe"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"{python} (cannot tell the versions: {exc})"
+    return f"{done.stdout.strip()} at {python}"
+
+
 def git(where: Path, *args: str) -> str | None:
     """Output of a git command run in ``where``, or None if git fails."""
     try:
@@ -531,7 +673,13 @@ def header(repeats: int, quick: bool, use_gc: bool) -> str:
 
 
 def report(
-    res: Results, sections: str, sizes: Sizes, repeats: int, quick: bool, use_gc: bool
+    res: Results,
+    sections: str,
+    sizes: Sizes,
+    repeats: int,
+    quick: bool,
+    use_gc: bool,
+    triotp: str | None = None,
 ) -> str:
     parts = [header(repeats, quick, use_gc)]
     if "a" in sections:
@@ -546,6 +694,8 @@ def report(
         )
     if "e" in sections:
         parts.append(section_e(res, sizes.cycles))
+    if "f" in sections:
+        parts.append(section_f(res, sizes, triotp))
     if res.errors:
         lines = [f"  {case} n={n:,}: {msg}" for (case, n), msg in res.errors.items()]
         parts.append("Errors:\n" + "\n".join(lines))
@@ -581,8 +731,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             "Measure proctree against bare trio: (a) spawn + close of N go "
             "children, (b) memory per idle node, (c) close time of trees of "
             "10k, 100k and 1M nodes, (d) a 100,000-deep chain, (e) start+stop "
-            "of a 3-deep sequential of leafs. Prints one table with PASS/FAIL "
-            "next to each target."
+            "of a 3-deep sequential of leafs, (f) a Supervisor against "
+            "triotp 0.2.1 (start+close of 10,000 children, restart latency; "
+            "triotp runs in its own interpreter, see --triotp-python). Prints "
+            "one table with PASS/FAIL next to each target."
         ),
         epilog=(
             "Each figure is the median over the rounds; every measurement runs "
@@ -653,12 +805,26 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="PATH",
         help="also write every round's raw figures to PATH as JSON",
     )
+    parser.add_argument(
+        "--triotp-python",
+        type=Path,
+        default=DEFAULT_TRIOTP_PYTHON if DEFAULT_TRIOTP_PYTHON.exists() else None,
+        metavar="PATH",
+        help=(
+            "the Python of a virtualenv with triotp 0.2.1 (and not proctree), "
+            f"for (f) (default {DEFAULT_TRIOTP_PYTHON} if it exists; "
+            "without one the triotp rows are skipped)"
+        ),
+    )
     parser.add_argument("--worker", choices=sorted(CASES), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not args.only or set(args.only) - set(SECTIONS):
         parser.error(f"--only takes letters from {SECTIONS!r}, got {args.only!r}")
     if args.timeout <= 0:
         parser.error("--timeout must be positive")
+    if args.triotp_python is not None and not args.triotp_python.exists():
+        log(f"no triotp interpreter at {args.triotp_python}: (f) skips triotp")
+        args.triotp_python = None
     return args
 
 
@@ -671,11 +837,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return profile(args.profile, args.n, args.phase, args.top, args.use_gc)
     sections = "".join(s for s in SECTIONS if s in args.only)
     sizes = QUICK if args.quick else FULL
-    jobs = plan(sections, sizes)
-    runs = sum(rounds_for(n, args.repeats, args.quick) for _, n in jobs)
+    triotp = describe_triotp(args.triotp_python) if "f" in sections else None
+    jobs = plan(sections, sizes, triotp is not None)
+    runs = sum(rounds_for(job, args.repeats, args.quick) for job in jobs)
     log(f"running {len(jobs)} measurements, {runs} processes in all")
-    results = measure(jobs, args.repeats, args.quick, args.timeout, args.use_gc)
-    print(report(results, sections, sizes, args.repeats, args.quick, args.use_gc))
+    results = measure(
+        jobs, args.repeats, args.quick, args.timeout, args.use_gc, args.triotp_python
+    )
+    print(
+        report(results, sections, sizes, args.repeats, args.quick, args.use_gc, triotp)
+    )
     if args.json is not None:
         try:
             dump(results, jobs, args.json)

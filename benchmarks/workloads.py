@@ -9,8 +9,10 @@ work apart from what proctree adds.
 
 from __future__ import annotations
 
-import cProfile
 import gc
+import logging
+import math
+import statistics
 import time
 import tracemalloc
 from collections import deque
@@ -20,44 +22,13 @@ import trio
 import trio.testing
 
 import proctree
+from phases import Phases
 
 FANOUT = 10
 """Children per node in the tree workloads."""
 
 Metrics = dict[str, float]
-Workload = Callable[[int, "Phases"], Metrics]
-
-
-class Phases:
-    """A wall clock split into named phases, one of which may be profiled.
-
-    ``mark(name)`` ends the current phase and starts ``name``; ``mark(None)``
-    ends the last one. ``seconds`` maps each phase to its duration; a phase
-    entered several times (once per cycle in (e)) adds up its durations, and
-    is profiled each time.
-    """
-
-    def __init__(
-        self, profiler: cProfile.Profile | None = None, profiled: str | None = None
-    ) -> None:
-        self.seconds: dict[str, float] = {}
-        self._profiler = profiler
-        self._profiled = profiled
-        self._current: str | None = None
-        self._since = 0.0
-
-    def mark(self, name: str | None) -> None:
-        now = time.perf_counter()
-        if self._current is not None:
-            elapsed = now - self._since
-            self.seconds[self._current] = self.seconds.get(self._current, 0.0) + elapsed
-            if self._profiler is not None and self._current == self._profiled:
-                self._profiler.disable()
-        self._current = name
-        if name is not None:
-            if self._profiler is not None and name == self._profiled:
-                self._profiler.enable()
-            self._since = time.perf_counter()
+Workload = Callable[[int, Phases], Metrics]
 
 
 # ------------------------------------------------------------ task bodies
@@ -361,6 +332,118 @@ def go_sequential(n: int, phases: Phases) -> Metrics:
     return {}
 
 
+# ------------------------------------------------------------ (f) supervisor
+# The triotp twins of these two live in triotp_workloads.py (another
+# interpreter). Neither side prints its logs: triotp's node discards them by
+# default (a logbook NullHandler), so proctree.supervisor gets a NullHandler
+# too; both still build their log records.
+
+
+Ready = Callable[[], Awaitable[None]]
+
+
+def _discard_supervisor_logs() -> None:
+    logger = logging.getLogger("proctree.supervisor")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+
+
+async def _idle_child(ready: Ready) -> None:
+    await ready()  # serving until the supervisor closes
+
+
+def supervisor_fleet(n: int, phases: Phases) -> Metrics:
+    """A Supervisor of N idle children: start until all run, then aclose(grace=0)."""
+    _discard_supervisor_logs()
+    closed: list[proctree.Process] = []
+    table = proctree.MemoryTable({f"child-{i}": _idle_child for i in range(n)})
+
+    async def main() -> None:
+        async with proctree.open_root() as root:
+            closed.append(root)
+            phases.mark("spawn")
+            sup = proctree.Supervisor(
+                table, policy=proctree.RestartPolicy.immediate(), parent=root
+            )
+            await sup.start()
+            await trio.testing.wait_all_tasks_blocked()
+            phases.mark(None)
+            if len(sup.keys()) != n:
+                raise RuntimeError(f"{len(sup.keys())} of {n} children started")
+            phases.mark("close")
+            await sup.aclose(grace=0)
+            phases.mark(None)
+            if sup.state is not proctree.State.CLOSED or sup.keys():
+                raise RuntimeError(f"the supervisor did not close: {sup.keys()}")
+            await root.aclose(grace=0)
+
+    trio.run(main)
+    _check_closed(closed[0] if closed else None)
+    return {}
+
+
+class _Flaky:
+    """A child that fails as soon as it runs, N times, timing each restart.
+
+    ``restart`` is the time from its raise to the first line of its next run.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.samples: list[float] = []
+        self.raised_at: float | None = None
+        self.done = trio.Event()
+        self.sup: proctree.Supervisor | None = None
+
+    async def run(self, ready: Ready) -> None:
+        now = time.perf_counter()
+        if self.raised_at is not None:
+            self.samples.append(now - self.raised_at)
+            self.raised_at = None
+        if len(self.samples) >= self.n:
+            self.done.set()
+            await ready()
+            return
+        assert self.sup is not None
+        me = self.sup.child("flaky")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ready)  # the howto's pattern: serve, then work
+            while me.state is not proctree.State.RUNNING:
+                await trio.lowlevel.checkpoint()
+            self.raised_at = time.perf_counter()
+            raise RuntimeError("flaky child fails")
+
+
+def supervisor_restart(n: int, phases: Phases) -> Metrics:
+    """N restarts of a failing child, immediate policy, no threshold."""
+    _discard_supervisor_logs()
+    flaky = _Flaky(n)
+    closed: list[proctree.Process] = []
+
+    async def main() -> None:
+        async with proctree.open_root() as root:
+            closed.append(root)
+            policy = proctree.RestartPolicy.immediate(failure_threshold=math.inf)
+            table = proctree.MemoryTable({"flaky": flaky.run})
+            sup = flaky.sup = proctree.Supervisor(table, policy=policy, parent=root)
+            phases.mark("restarts")
+            await sup.start()
+            await flaky.done.wait()
+            phases.mark(None)
+            if sup.restarts("flaky") != n:
+                raise RuntimeError(f"{sup.restarts('flaky')} restarts, not {n}")
+            await sup.aclose(grace=0)
+            await root.aclose(grace=0)
+
+    trio.run(main)
+    _check_closed(closed[0] if closed else None)
+    samples = sorted(flaky.samples)
+    return {
+        "restart": statistics.median(samples),
+        "restart_p90": samples[int(len(samples) * 0.9)],
+    }
+
+
 CASES: dict[str, tuple[Workload, str]] = {
     "trio": (trio_flat, "bare trio: N x start_soon(sleep_forever), cancel"),
     "go": (
@@ -399,6 +482,14 @@ CASES: dict[str, tuple[Workload, str]] = {
     "sequential": (
         go_sequential,
         "proctree: N x new_process(sequential of 3 leafs), start(), stop()",
+    ),
+    "sup-proctree": (
+        supervisor_fleet,
+        "proctree: Supervisor of N idle children, start(), aclose(grace=0)",
+    ),
+    "restart-proctree": (
+        supervisor_restart,
+        "proctree: N restarts of a child that fails, immediate policy",
     ),
 }
 """Every workload by name, with a one-line description."""
