@@ -330,7 +330,9 @@ def section_a(res: Results, n: int) -> str:
         target = (
             "(baseline)"
             if case == "trio"
-            else verdict({"spawn": r_spawn, "close": r_close}, TARGET_SPAWN_CLOSE)
+            # The target is on spawn + close together, as the issue states it;
+            # each phase's own ratio is shown beside it.
+            else verdict({"total": r_both}, TARGET_SPAWN_CLOSE)
         )
         rows.append(
             [
@@ -352,7 +354,7 @@ def section_a(res: Results, n: int) -> str:
         "x trio",
         "total us",
         "x trio",
-        f"target <= {TARGET_SPAWN_CLOSE:.1f}x",
+        f"total <= {TARGET_SPAWN_CLOSE:.1f}x",
     ]
     title = "(a) spawn + close, per task (spawn: calls until all tasks are blocked)"
     return title + "\n" + table(headers, rows)
