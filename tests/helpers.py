@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+import gc
+from collections.abc import Awaitable, Callable, Iterator
 
 import trio
 
@@ -27,3 +29,18 @@ async def until_closing(proc: proctree.Process) -> None:
 async def forever(proc: proctree.Process) -> None:
     """A go function that never ends by itself."""
     await trio.sleep_forever()
+
+
+@contextlib.contextmanager
+def no_garbage() -> Iterator[None]:
+    """Fail if the block leaves objects that only the cyclic gc could free."""
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        yield
+        gc.collect()
+        garbage = [type(obj).__name__ for obj in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert garbage == []

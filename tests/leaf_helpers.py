@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import trio
 
+from .helpers import no_garbage as no_garbage
+
 
 def open_fds() -> set[str]:
     """The file descriptors this process has open (Linux)."""
@@ -30,21 +32,6 @@ def no_leaks(*, check_fds: bool = True) -> Iterator[None]:
     if check_fds:
         gc.collect()  # a leaked socket would be closed here, too late
         assert open_fds() - before == set()
-
-
-@contextlib.contextmanager
-def no_garbage() -> Iterator[None]:
-    """Fail if the block leaves objects that only the cyclic gc could free."""
-    gc.collect()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
-        yield
-        gc.collect()
-        garbage = [type(obj).__name__ for obj in gc.garbage]
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-    assert garbage == []
 
 
 async def http_request(

@@ -13,8 +13,7 @@ import proctree
 from proctree import State
 from proctree._bridges import move_on_closing, open_child, with_deadline, with_timeout
 
-from .helpers import recorder, until_closing
-from .test_leaks import no_garbage
+from .helpers import no_garbage, recorder, until_closing
 
 
 class Boom(Exception):

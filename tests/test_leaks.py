@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import weakref
-from collections.abc import Iterator
 
 import pytest
 import trio
@@ -13,22 +11,7 @@ import trio.testing
 
 import proctree
 
-from .helpers import recorder, until_closing
-
-
-@contextlib.contextmanager
-def no_garbage() -> Iterator[None]:
-    """Fail if the block leaves objects that only the cyclic gc could free."""
-    gc.collect()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
-        yield
-        gc.collect()
-        garbage = [type(obj).__name__ for obj in gc.garbage]
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-    assert garbage == []
+from .helpers import no_garbage, recorder, until_closing
 
 
 async def _build_and_close(log: list[str]) -> list[weakref.ref[proctree.Process]]:

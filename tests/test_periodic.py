@@ -25,7 +25,7 @@ from proctree.periodic import (
     ticker_go,
 )
 
-from .test_leaks import no_garbage
+from .helpers import no_garbage
 
 CallFn = Callable[[proctree.Process], Awaitable[object]]
 

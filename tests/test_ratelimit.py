@@ -13,8 +13,7 @@ import proctree
 from proctree import State
 from proctree.ratelimit import RateLimiter, RateLimiterStatistics
 
-from .helpers import until_closing
-from .test_leaks import no_garbage
+from .helpers import no_garbage, until_closing
 
 
 class Boom(Exception):
