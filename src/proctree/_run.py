@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import signal
 import traceback
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import final
 
 import trio
@@ -98,11 +98,14 @@ class _Watch(Instrument):
 
 
 async def _print_tree_on_usr1(
-    proc: Process, root: Process, write: Write, colour: bool
+    proc: Process,
+    signals: AsyncIterator[int],
+    root: Process,
+    write: Write,
+    colour: bool,
 ) -> None:
-    with trio.open_signal_receiver(signal.SIGUSR1) as signals:
-        async for _ in signals:
-            write(render_text(tree(root), colour=colour))
+    async for _ in signals:
+        write(render_text(tree(root), colour=colour))
 
 
 async def _watchdog(proc: Process, notifier: SystemdNotifier, every: float) -> None:
@@ -138,30 +141,33 @@ async def run_target(
     watch = _Watch(notifier)
     seen = 0
     try:
-        async with with_signals(
-            name="proctree", grace=grace, instruments=(watch, *instruments)
-        ) as root:
-            watch.root = root
-            host = host_of(root)
-            go(
-                _print_tree_on_usr1,
-                root,
-                write,
-                colour,
-                parent=background(),
-                grace=0,
-                name="sigusr1",
-            )
-            app = new_process(runner, parent=root, grace=grace)
-            await app.start()
-            notifier.notify("READY=1", f"STATUS=running {app.name}")
-            interval = notifier.watchdog_interval
-            if interval is not None:
-                go(_watchdog, notifier, interval, parent=background(), grace=0)
-            if show_tree:
-                write(render_text(tree(root), colour=colour))
-            await app.wait()
-            seen = host.signals_seen
+        # SIGUSR1 is caught from before the runner starts, so a signal sent
+        # as soon as the process is up prints the tree instead of killing it.
+        with trio.open_signal_receiver(signal.SIGUSR1) as usr1:
+            async with with_signals(
+                name="proctree", grace=grace, instruments=(watch, *instruments)
+            ) as root:
+                watch.root = root
+                host = host_of(root)
+                go(
+                    _print_tree_on_usr1,
+                    usr1,
+                    root,
+                    write,
+                    colour,
+                    parent=background(),
+                    grace=0,
+                    name="sigusr1",
+                )
+                app = new_process(runner, parent=root, grace=grace)
+                await app.start()
+                notifier.notify("READY=1", f"STATUS=running {app.name}")
+                interval = notifier.watchdog_interval
+                if interval is not None:
+                    go(_watchdog, notifier, interval, parent=background(), grace=0)
+                if show_tree:
+                    write(render_text(tree(root), colour=colour))
+                await app.wait()
         seen = host.signals_seen
     except BaseExceptionGroup as group:
         for exc in _leaves(group):
