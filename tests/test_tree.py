@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import trio
 import trio.testing
 
@@ -145,9 +146,15 @@ async def test_a_deep_chain_snapshot_does_not_recurse(
 
 
 async def test_tree_rejects_what_is_not_a_process() -> None:
-    try:
+    with pytest.raises(TypeError, match=r"proctree\.Process"):
         proctree.tree("root")  # type: ignore[arg-type]
-    except TypeError as exc:
-        assert "proctree.Process" in str(exc)  # noqa: PT017
-    else:
-        raise AssertionError("expected TypeError")
+
+
+async def test_a_snapshot_of_a_wide_tree_is_linear(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with proctree.open_root(name="r") as root:
+        for _ in range(50_000):
+            proctree.with_parent(root, name="n")
+        snap = proctree.tree(root)
+        assert len(snap.children) == 50_000

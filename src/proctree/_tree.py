@@ -8,7 +8,7 @@ from typing import final
 import attrs
 import trio
 
-from ._process import Process, facts, first_parent
+from ._process import Facts, Process, facts, first_parent
 from ._state import State
 
 __all__ = ["ProcessInfo", "render_dot", "render_text", "tree"]
@@ -70,24 +70,24 @@ def tree(top: Process) -> ProcessInfo:
     now = trio.current_time()
     # Iterative on purpose: trees 100,000 deep must not hit the recursion limit.
     paths: dict[Process, str] = {top: top.name}
-    order: list[Process] = []
-    below: dict[Process, list[Process]] = {}
+    # Each process's facts are read once, then reused bottom-up.
+    order: list[tuple[Process, Facts, list[Process]]] = []
     stack = [top]
     while stack:
         p = stack.pop()
-        order.append(p)
+        f = facts(p)
         mine: list[Process] = []
-        for q, _closes, _waits in facts(p).edges:
+        for q, _closes, _waits in f.edges:
             if q not in paths and first_parent(q) is p:
                 paths[q] = f"{paths[p]}/{q.name}"
                 mine.append(q)
-        below[p] = mine
+        order.append((p, f, mine))
         stack.extend(reversed(mine))
     infos: dict[Process, ProcessInfo] = {}
-    for p in reversed(order):
-        f = facts(p)
-        mine = below[p]
-        others = [(q, c, w) for q, c, w in f.edges if q not in mine]
+    for p, f, mine in reversed(order):
+        # A set: a process may have 100,000 children.
+        tree_children = set(mine)
+        others = [(q, c, w) for q, c, w in f.edges if q not in tree_children]
         error = p.error
         infos[p] = ProcessInfo(
             name=p.name,
