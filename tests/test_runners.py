@@ -374,7 +374,7 @@ async def test_a_grace_given_to_stop_bounds_the_whole_subtree(
         p = await start(proctree.sequential(stubborn("a"), stubborn("b")))
         await p.stop(grace=3)
         assert trio.current_time() == 3
-        deps = list(p._children or ()) if p._children else []
+        deps = list(p._children or ())
     assert deps == []
     assert "did not end within its grace" in caplog.text
 
