@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import weakref
 
@@ -87,6 +88,58 @@ async def test_a_block_that_ends_first_leaves_no_watcher_behind(
         await proc.aclose()
         assert trio.current_time() == 2.0
         assert not scope.cancel_called
+
+
+async def test_move_on_closing_starts_no_task_and_keeps_nothing_after_the_block(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with proctree.open_root() as root:
+        proc = proctree.with_parent(root)
+        tasks_before = len(root_tasks())
+        scopes = []
+        with contextlib.ExitStack() as stack:
+            for _ in range(3):  # several blocks watch one process at once
+                scopes.append(stack.enter_context(move_on_closing(proc)))
+            assert len(root_tasks()) == tasks_before
+        scope_refs = [weakref.ref(scope) for scope in scopes]
+        del scopes
+        # Nothing registered is left on the process to keep the scopes alive.
+        assert [ref() for ref in scope_refs] == [None, None, None]
+        await proc.aclose()
+
+
+async def test_one_close_cancels_every_block_watching_the_process(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with proctree.open_root() as root:
+        proc = proctree.with_parent(root)
+        caught: list[float] = []
+
+        async def watch() -> None:
+            with move_on_closing(proc) as scope:
+                await trio.sleep_forever()
+            assert scope.cancelled_caught
+            caught.append(trio.current_time())
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(5):
+                nursery.start_soon(watch)
+            await trio.sleep(2)
+            await proc.aclose()
+        assert caught == [2.0] * 5
+
+
+def root_tasks() -> list[trio.lowlevel.Task]:
+    """Every task of the current trio run (walking down from the root task)."""
+    found: list[trio.lowlevel.Task] = []
+    stack = [trio.lowlevel.current_root_task()]
+    while stack:
+        task = stack.pop()
+        assert task is not None
+        found.append(task)
+        for nursery in task.child_nurseries:
+            stack.extend(nursery.child_tasks)
+    return found
 
 
 async def test_watching_a_process_does_not_keep_it_from_closing_by_itself(

@@ -29,15 +29,16 @@ from ._process import (
     _check_grace,
     _check_process,
     _resolve_parent,
-    background,
     close_by,
     current_process,
+    forget_on_closing,
     go,
-    host_of,
+    on_closing,
 )
 from ._state import State
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from contextlib import AbstractAsyncContextManager, AbstractContextManager
 
 __all__ = ["move_on_closing", "open_child", "with_deadline", "with_timeout"]
@@ -68,10 +69,10 @@ def move_on_closing(
     checkpoint. No grace applies: use it for waits that should give up the
     moment a close begins.
 
-    The block may run in any task, inside a proctree process or not. While
-    it runs, a small watcher task runs in the nursery of ``proc``'s root;
-    it ends with the block, and it does not keep ``proc`` open. Watching
-    :func:`~proctree.background`, which never closes, needs no watcher.
+    The block may run in any task, inside a proctree process or not. It
+    costs no task: the close that marks ``proc`` CLOSING cancels the
+    block's scope directly, and leaving the block unregisters it. It does
+    not keep ``proc`` open.
 
     Args:
         proc: the process to watch; None means the current process (the
@@ -107,25 +108,18 @@ class _MoveOnClosing:
 
     proc: Process
     scope: trio.CancelScope = attrs.field(init=False, factory=trio.CancelScope)
-    stop: trio.CancelScope | None = attrs.field(init=False, default=None)
+    # The one bound method given to the process (forget_on_closing matches
+    # it by identity), or None when nothing is registered.
+    watching: Callable[[], object] | None = attrs.field(init=False, default=None)
 
     def __enter__(self) -> trio.CancelScope:
-        proc = self.proc
         scope = self.scope
-        if proc.state is State.CLOSING or proc.state is State.CLOSED:
-            scope.cancel()
-        elif proc is not background() and self.stop is None:
-            stop = self.stop = trio.CancelScope()
-            # A bare task in the tree's nursery, not a child process: a
-            # child would keep ``proc`` from closing by itself when its
-            # function returns, and a block waiting for that would hang.
-            host_of(proc).nursery.start_soon(
-                _cancel_on_closing,
-                proc,
-                scope,
-                stop,
-                name=f"move_on_closing({proc.name})",
-            )
+        if self.watching is None:
+            cancel = scope.cancel
+            if on_closing(self.proc, cancel):
+                self.watching = cancel
+            else:
+                scope.cancel()
         return scope.__enter__()
 
     def __exit__(
@@ -134,23 +128,12 @@ class _MoveOnClosing:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        if self.stop is not None:
-            # The block is over: the watcher has nothing left to cancel.
-            self.stop.cancel()
+        watching = self.watching
+        if watching is not None:
+            # The block is over: the process has nothing left to cancel.
+            self.watching = None
+            forget_on_closing(self.proc, watching)
         return self.scope.__exit__(exc_type, exc, tb)
-
-
-async def _cancel_on_closing(
-    target: Process, scope: trio.CancelScope, stop: trio.CancelScope
-) -> None:
-    # The finally also covers the whole tree being forced (the nursery
-    # cancelled), in which case ``target`` is closing too.
-    try:
-        with stop:
-            await target.closing.wait()
-    finally:
-        if target.state is State.CLOSING or target.state is State.CLOSED:
-            scope.cancel()
 
 
 # ------------------------------------------------ trio time -> process

@@ -190,6 +190,7 @@ class Process(metaclass=_NoPublicConstructor):
     _scope: trio.CancelScope | None
     _error: BaseException | None
     _closing_ev: trio.Event | None
+    _watchers: list[Callable[[], object]] | None
     _closed_ev: trio.Event | None
     _keeper: Keeper | None
     _overran: bool
@@ -215,6 +216,7 @@ class Process(metaclass=_NoPublicConstructor):
         self._scope = None
         self._error = None
         self._closing_ev = None
+        self._watchers = None
         self._closed_ev = None
         self._keeper = None
         self._overran = False
@@ -652,6 +654,11 @@ def _drive(closes: list[tuple[Process, float | None]], settles: list[Process]) -
                 ev = p._closing_ev
                 if ev is not None:
                     ev.set()
+                watchers = p._watchers
+                if watchers is not None:
+                    p._watchers = None
+                    for watcher in watchers:
+                        watcher()
                 host = p._host
                 if host is not None and host.instruments:
                     _emit(host, "closing", p)
@@ -1280,6 +1287,38 @@ def current_process(what: str) -> Process:
 def is_closing(p: Process) -> bool:
     """Whether ``p`` is CLOSING or CLOSED (without making its ``closing`` event)."""
     return p._state is _CLOSING or p._state is _CLOSED
+
+
+def on_closing(p: Process, callback: Callable[[], object]) -> bool:
+    """Call ``callback()`` once, synchronously, when ``p`` starts closing.
+
+    Returns False, keeping nothing, if ``p`` is already CLOSING or CLOSED.
+    The callback runs inside the close's driver: it must be quick, must not
+    raise, and must not close processes (cancelling a trio scope is its
+    intended use). :func:`background` never closes, so nothing is kept for
+    it. Undo with :func:`forget_on_closing`.
+    """
+    if p._state is _CLOSING or p._state is _CLOSED:
+        return False
+    if p is not _BACKGROUND:
+        watchers = p._watchers
+        if watchers is None:
+            p._watchers = [callback]
+        else:
+            watchers.append(callback)
+    return True
+
+
+def forget_on_closing(p: Process, callback: Callable[[], object]) -> None:
+    """Drop a callback given to :func:`on_closing` (no-op if it ran or is gone)."""
+    watchers = p._watchers
+    if watchers is not None:
+        for i, known in enumerate(watchers):
+            if known is callback:
+                del watchers[i]
+                break
+        if not watchers:
+            p._watchers = None
 
 
 def set_keeper(p: Process, keeper: Keeper) -> None:
