@@ -8,8 +8,14 @@ import trio.testing
 
 import proctree
 from proctree import State
+from proctree.testing import TeardownRecorder
 
 from .helpers import forever, recorder, until_closing
+
+
+async def checkpoint() -> None:
+    """A teardown that only yields once."""
+    await trio.lowlevel.checkpoint()
 
 
 async def test_closing_is_set_before_closed(
@@ -58,38 +64,40 @@ async def test_teardown_runs_once_under_2000_concurrent_closers(
 
 async def test_three_two_one_order_when_all_three_are_closed_at_once(
     autojump_clock: trio.testing.MockClock,
+    proctree_root: proctree.Process,
+    proctree_recorder: TeardownRecorder,
 ) -> None:
-    log: list[str] = []
-    async with proctree.open_root() as root:
-        p1 = proctree.with_teardown(recorder(log, "1"), parent=root)
-        p2 = proctree.with_teardown(recorder(log, "2"), parent=p1)
-        p3 = proctree.with_teardown(recorder(log, "3"), parent=p2)
-        async with trio.open_nursery() as nursery:
-            for p in (p1, p3, p2):
-                nursery.start_soon(p.aclose)
-    assert log == ["3", "2", "1"]
+    # The project's own plugin: the root fixture checks the tree ended well,
+    # the recorder gives the close order.
+    p1 = proctree.with_teardown(checkpoint, parent=proctree_root, name="1")
+    p2 = proctree.with_teardown(checkpoint, parent=p1, name="2")
+    p3 = proctree.with_teardown(checkpoint, parent=p2, name="3")
+    async with trio.open_nursery() as nursery:
+        for p in (p1, p3, p2):
+            nursery.start_soon(p.aclose)
+    assert proctree_recorder.order == ["3", "2", "1"]
 
 
 async def test_closing_a_node_closes_its_leaves_first_and_not_its_siblings(
     autojump_clock: trio.testing.MockClock,
+    proctree_root: proctree.Process,
+    proctree_recorder: TeardownRecorder,
 ) -> None:
-    log: list[str] = []
-    async with proctree.open_root() as root:
-        a = proctree.with_teardown(recorder(log, "a"), parent=root)
-        a1 = proctree.with_teardown(recorder(log, "a1"), parent=a)
-        a2 = proctree.with_teardown(recorder(log, "a2"), parent=a)
-        a11 = proctree.with_teardown(recorder(log, "a11"), parent=a1)
-        b = proctree.with_teardown(recorder(log, "b"), parent=root)
-        await a.aclose()
-        assert sorted(log[:2]) == ["a11", "a2"]
-        assert log.index("a1") < log.index("a")
-        assert log.index("a2") < log.index("a")
-        assert log[-1] == "a"
-        assert a11.state is State.CLOSED
-        assert a2.state is State.CLOSED
-        assert b.state is State.RUNNING
-        assert not b.closing.is_set()
-    assert log[-1] == "b"
+    def node(name: str, parent: proctree.Process) -> proctree.Process:
+        return proctree.with_teardown(checkpoint, parent=parent, name=name)
+
+    a = node("a", proctree_root)
+    a1 = node("a1", a)
+    node("a2", a)
+    node("a11", a1)
+    b = node("b", proctree_root)
+    await a.aclose()
+    assert sorted(proctree_recorder.order[:2]) == ["a11", "a2"]
+    proctree_recorder.assert_order("a11", "a1", "a")
+    proctree_recorder.assert_order(["a11", "a2"], "a")
+    assert proctree_recorder.order[-1] == "a"
+    assert b.state is State.RUNNING
+    assert not b.closing.is_set()
 
 
 async def test_wait_for_orders_the_close_without_closing_the_other(

@@ -10,6 +10,7 @@ import trio.testing
 
 import proctree
 from proctree import State
+from proctree.testing import TeardownRecorder
 
 
 class Boom(Exception):
@@ -489,3 +490,16 @@ async def test_runner_objects_work_like_functions(
         p = await start(Server())
         assert p.name == "server"
         await p.stop()
+
+
+async def test_the_plugin_recorder_sees_a_stack_stop_in_reverse(
+    autojump_clock: trio.testing.MockClock,
+    proctree_root: proctree.Process,
+    proctree_recorder: TeardownRecorder,
+) -> None:
+    log: list[str] = []
+    stack = proctree.sequential(*(service(log, x) for x in ("db", "cache", "http")))
+    p = proctree.new_process(stack, parent=proctree_root)
+    await p.start()
+    await p.stop()
+    proctree_recorder.assert_order("http", "cache", "db", p.name)
