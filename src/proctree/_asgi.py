@@ -14,7 +14,7 @@ import attrs
 import trio
 
 from ._errors import ProctreeError
-from ._process import Process, Ready, _is_cancellation, current_process, runner_name
+from ._process import Process, Ready, current_process, is_cancellation, runner_name
 from ._runners import _one
 from ._serving import (
     OneRun,
@@ -169,7 +169,7 @@ class ASGIServer:
                     mode="asgi",
                 )
             except BaseException as exc:
-                if _is_cancellation(exc):
+                if is_cancellation(exc):
                     raise
                 failures.append(_collapse(exc))
             finally:

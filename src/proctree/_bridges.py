@@ -26,14 +26,14 @@ import trio
 from ._errors import ProctreeError
 from ._process import (
     Process,
-    _check_grace,
-    _check_process,
-    _resolve_parent,
+    check_grace,
+    check_process,
     close_by,
     current_process,
     forget_on_closing,
     go,
     on_closing,
+    resolve_parent,
 )
 from ._state import State
 
@@ -97,7 +97,7 @@ def move_on_closing(
                 "teardown or root body"
             ) from None
     else:
-        _check_process(proc, "move_on_closing")
+        check_process(proc, "move_on_closing")
     return _MoveOnClosing(proc)
 
 
@@ -238,9 +238,9 @@ def _closing_at(
     what: str,
     default: str,
 ) -> Process:
-    late = None if grace is None else _check_grace(grace)
+    late = None if grace is None else check_grace(grace)
     label = _check_name(name, what, default)
-    parent_p = _resolve_parent(parent, what)[0]
+    parent_p = resolve_parent(parent, what)[0]
     return go(_close_at, when, late, parent=parent_p, name=label)
 
 
@@ -295,7 +295,7 @@ def open_child(
             block's code leaves the block unchanged instead.
     """
     label = _check_name(name, "open_child", "child")
-    parent_p = _resolve_parent(parent, "open_child")[0]
+    parent_p = resolve_parent(parent, "open_child")[0]
     return _OpenChild(parent_p, label)
 
 

@@ -23,10 +23,10 @@ import trio
 from ._bridges import move_on_closing
 from ._process import (
     Process,
-    _check_async_callable,
-    _check_grace,
-    _resolve_parent,
+    check_async_callable,
+    check_grace,
     go,
+    resolve_parent,
 )
 from ._state import State
 
@@ -82,9 +82,9 @@ def _schedule(
     example: str = "fn(proc)",
 ) -> tuple[Process, str, float | None]:
     """Check what every schedule takes; return the parent, name and call grace."""
-    _check_async_callable(fn, what, example)
-    call_grace = None if grace is None else _check_grace(grace)
-    parent_p = _resolve_parent(parent, what)[0]
+    check_async_callable(fn, what, example)
+    call_grace = None if grace is None else check_grace(grace)
+    parent_p = resolve_parent(parent, what)[0]
     if name is None:
         label = getattr(fn, "__name__", None) or type(fn).__name__
         name = f"{what}({label})"

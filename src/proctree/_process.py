@@ -307,7 +307,7 @@ class Process(metaclass=_NoPublicConstructor):
             CycleError: ``q`` already waits (directly or not) for this process.
             TypeError: ``q`` is not a :class:`Process`.
         """
-        _check_process(q, "add_child")
+        check_process(q, "add_child")
         if self is _BACKGROUND:
             return
         self._check_open("add_child")
@@ -329,7 +329,7 @@ class Process(metaclass=_NoPublicConstructor):
             CycleError: ``q`` is this process.
             TypeError: ``q`` is not a :class:`Process`.
         """
-        _check_process(q, "add_child_no_wait")
+        check_process(q, "add_child_no_wait")
         if self is _BACKGROUND:
             return
         _check_not_background(q, "a child")
@@ -350,7 +350,7 @@ class Process(metaclass=_NoPublicConstructor):
             CycleError: ``q`` already waits (directly or not) for this process.
             TypeError: ``q`` is not a :class:`Process`.
         """
-        _check_process(q, "wait_for")
+        check_process(q, "wait_for")
         if self is _BACKGROUND:
             return
         self._check_open("wait_for")
@@ -373,7 +373,7 @@ class Process(metaclass=_NoPublicConstructor):
                 :func:`background`, which never closes.
             TypeError: ``fn`` is not an async function.
         """
-        _check_async_callable(fn, "set_teardown", "teardown()")
+        check_async_callable(fn, "set_teardown", "teardown()")
         if self is _BACKGROUND:
             raise InvalidStateError(
                 "background() never closes, so a teardown on it would never run"
@@ -410,7 +410,7 @@ class Process(metaclass=_NoPublicConstructor):
         if self._state is not _CLOSED:
             deadline = None
             if grace is not None:
-                deadline = trio.current_time() + _check_grace(grace)
+                deadline = trio.current_time() + check_grace(grace)
             _drive([(self, deadline)], [])
         await self._await_closed(by_close=True)
 
@@ -492,7 +492,7 @@ class Process(metaclass=_NoPublicConstructor):
                 "only an INITIAL process made by proctree.new_process() can "
                 "start, once"
             )
-        limit = math.inf if timeout is None else _check_seconds(timeout, "timeout")
+        limit = math.inf if timeout is None else check_seconds(timeout, "timeout")
         host = self._host
         assert host is not None
         run = self._run
@@ -803,7 +803,7 @@ def _waits_on(target: Process, me: Process) -> bool:
 # ----------------------------------------------------------- tasks, failures
 
 
-def _is_cancellation(exc: BaseException) -> bool:
+def is_cancellation(exc: BaseException) -> bool:
     if isinstance(exc, trio.Cancelled):
         return True
     return (
@@ -824,7 +824,7 @@ async def _go_task(
         with scope:
             await fn(p, *args)
     except BaseException as exc:
-        if _is_cancellation(exc):
+        if is_cancellation(exc):
             raise
         fail(p, exc, "function")
         if not isinstance(exc, Exception):
@@ -859,7 +859,7 @@ async def _teardown_task(p: Process, teardown: Teardown) -> None:
     try:
         await teardown()
     except BaseException as exc:
-        if _is_cancellation(exc):
+        if is_cancellation(exc):
             raise
         fail(p, exc, "teardown")
         if not isinstance(exc, Exception):
@@ -902,7 +902,7 @@ async def _runner_task(p: Process, run: RunFn, progress: _Startup) -> None:
                 f"the runner of process {p.name!r} returned before calling ready()"
             )
     except BaseException as exc:
-        if _is_cancellation(exc):
+        if is_cancellation(exc):
             raise
         if progress.reached:
             fail(p, exc, "runner")
@@ -976,7 +976,7 @@ def fail(p: Process, exc: BaseException, part: str) -> None:
 # ------------------------------------------------------------- constructors
 
 
-def _check_process(q: object, what: str) -> None:
+def check_process(q: object, what: str) -> None:
     if not isinstance(q, Process):
         raise TypeError(
             f"{what}() takes a proctree.Process, got {type(q).__name__}; make one "
@@ -992,7 +992,7 @@ def _check_not_background(q: Process, what: str) -> None:
         )
 
 
-def _check_seconds(value: object, what: str) -> float:
+def check_seconds(value: object, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{what} must be a number of seconds, got {value!r}")
     if math.isnan(value) or value < 0:
@@ -1000,11 +1000,11 @@ def _check_seconds(value: object, what: str) -> float:
     return float(value)
 
 
-def _check_grace(grace: object) -> float:
-    return _check_seconds(grace, "grace")
+def check_grace(grace: object) -> float:
+    return check_seconds(grace, "grace")
 
 
-def _check_async_callable(fn: object, what: str, example: str) -> None:
+def check_async_callable(fn: object, what: str, example: str) -> None:
     if type(fn) is types.FunctionType and fn.__code__.co_flags & inspect.CO_COROUTINE:
         return  # the common case, without inspect's unwrapping
     if not callable(fn):
@@ -1032,7 +1032,7 @@ def _check_async_callable(fn: object, what: str, example: str) -> None:
         )
 
 
-def _resolve_parent(parent: object, what: str) -> tuple[Process, Host]:
+def resolve_parent(parent: object, what: str) -> tuple[Process, Host]:
     """Find the parent (None: the current process) and the host to use."""
     if parent is None:
         current = _current.get(None)
@@ -1080,14 +1080,14 @@ def _spawn(
     name: str | None,
     grace: float | None,
 ) -> Process:
-    _check_async_callable(fn, "go", "fn(proc)")
-    parent_p, host = _resolve_parent(parent, "go")
+    check_async_callable(fn, "go", "fn(proc)")
+    parent_p, host = resolve_parent(parent, "go")
     if name is None:
         name = getattr(fn, "__name__", None) or type(fn).__name__
     elif not isinstance(name, str):
         raise TypeError(f"go(): name must be a str, got {type(name).__name__}")
     p = Process._create(
-        name, host, host.grace if grace is None else _check_grace(grace), _RUNNING
+        name, host, host.grace if grace is None else check_grace(grace), _RUNNING
     )
     p._task_alive = True
     p._scope = trio.CancelScope()
@@ -1107,7 +1107,7 @@ def _plain(
     default: str,
     teardown: Teardown | None = None,
 ) -> Process:
-    parent_p, host = _resolve_parent(parent, what)
+    parent_p, host = resolve_parent(parent, what)
     if name is None:
         name = default
     elif not isinstance(name, str):
@@ -1196,7 +1196,7 @@ def with_teardown(
         InvalidStateError: the parent is CLOSED.
         TypeError: ``fn`` is not an async function or ``parent`` not a Process.
     """
-    _check_async_callable(fn, "with_teardown", "teardown()")
+    check_async_callable(fn, "with_teardown", "teardown()")
     default = getattr(fn, "__name__", None) or "process"
     return _plain(parent, name, "with_teardown", default, fn)
 
@@ -1206,7 +1206,7 @@ def runner_callable(runner: object, what: str) -> RunFn:
     run = getattr(runner, "run", None)
     if run is None or not callable(run):
         run = runner
-    _check_async_callable(run, what, "run(ready)")
+    check_async_callable(run, what, "run(ready)")
     return run  # type: ignore[return-value]
 
 
@@ -1250,16 +1250,16 @@ def new_process(
         InvalidStateError: the parent is CLOSED.
     """
     run = runner_callable(runner, "new_process")
-    parent_p, host = _resolve_parent(parent, "new_process")
+    parent_p, host = resolve_parent(parent, "new_process")
     if name is None:
         name = runner_name(runner)
     elif not isinstance(name, str):
         raise TypeError(f"new_process(): name must be a str, got {type(name).__name__}")
     if grace is None:
         preferred = getattr(runner, "default_grace", None)
-        chosen = host.grace if preferred is None else _check_grace(preferred)
+        chosen = host.grace if preferred is None else check_grace(preferred)
     else:
-        chosen = _check_grace(grace)
+        chosen = check_grace(grace)
     p = Process._create(name, host, chosen, _INITIAL)
     p._run = run
     p._kind = "runner"

@@ -18,9 +18,9 @@ import trio
 from ._errors import InvalidStateError
 from ._process import (
     Process,
-    _check_async_callable,
-    _resolve_parent,
+    check_async_callable,
     go,
+    resolve_parent,
     set_keeper,
 )
 from ._state import State
@@ -119,7 +119,7 @@ class RateLimiter:
             raise TypeError(
                 f"RateLimiter(): name must be a str, got {type(name).__name__}"
             )
-        parent_p = _resolve_parent(parent, "RateLimiter")[0]
+        parent_p = resolve_parent(parent, "RateLimiter")[0]
         self._slots = trio.Semaphore(self._limit)
         self._keeper = _SlotKeeper(self._slots)
         self._waiting = set()
@@ -171,7 +171,7 @@ class RateLimiter:
             InvalidStateError: the limiter's process is closing or closed,
                 before or while waiting.
         """
-        _check_async_callable(fn, "limited_go", "fn(proc)")
+        check_async_callable(fn, "limited_go", "fn(proc)")
         self._check_running()
         scope = trio.CancelScope()
         self._waiting.add(scope)

@@ -14,13 +14,13 @@ from ._process import (
     DEFAULT_GRACE,
     Host,
     Process,
-    _check_grace,
-    _is_cancellation,
     body_scope,
+    check_grace,
     close_hosted,
     enter_body,
     fail,
     host_of,
+    is_cancellation,
     leave_body,
     make_root,
     wait_hosted,
@@ -59,7 +59,7 @@ def open_root(
         TypeError: ``name`` is not a str or ``grace`` not a number.
         ValueError: ``grace`` is negative.
     """
-    return _root(_check_name(name), _check_grace(grace), (), _check(instruments))
+    return _root(_check_name(name), check_grace(grace), (), _check(instruments))
 
 
 def with_signals(
@@ -96,7 +96,7 @@ def with_signals(
         if sig not in valid:
             raise ValueError(f"with_signals(): {sig!r} is not a valid signal number")
     return _root(
-        _check_name(name), _check_grace(grace), tuple(chosen), _check(instruments)
+        _check_name(name), check_grace(grace), tuple(chosen), _check(instruments)
     )
 
 
@@ -151,7 +151,7 @@ async def _root(
                     with body_scope(root):
                         yield root
                 except BaseException as exc:
-                    if _is_cancellation(exc):
+                    if is_cancellation(exc):
                         raise
                     fail(root, exc, "body")
                 finally:

@@ -24,11 +24,11 @@ from ._process import (
     RunFn,
     Runner,
     RunnerObject,
-    _check_async_callable,
-    _is_cancellation,
+    check_async_callable,
     close_by,
     current_process,
     forced_at,
+    is_cancellation,
     is_closing,
     new_process,
     release_close,
@@ -81,7 +81,7 @@ class Leaf:
                 with foreground_scope:
                     await self.run_in_foreground()
             except BaseException as exc:
-                if _is_cancellation(exc):
+                if is_cancellation(exc):
                     raise
                 failures.append(exc)
             finally:
@@ -99,7 +99,7 @@ class Leaf:
                 try:
                     await ready()
                 except BaseException as exc:
-                    if _is_cancellation(exc):
+                    if is_cancellation(exc):
                         raise
                     ready_error = exc
             ended_first = ended.is_set() and ready_error is None
@@ -111,7 +111,7 @@ class Leaf:
                 try:
                     await self.graceful_stop()
                 except BaseException as exc:
-                    if _is_cancellation(exc):
+                    if is_cancellation(exc):
                         raise
                     stop_error = exc
                     foreground_scope.cancel()
@@ -160,9 +160,9 @@ def leaf(
     Raises:
         TypeError: an argument is not an async function.
     """
-    _check_async_callable(run_in_foreground, "leaf", "run_in_foreground()")
+    check_async_callable(run_in_foreground, "leaf", "run_in_foreground()")
     if graceful_stop is not None:
-        _check_async_callable(graceful_stop, "leaf", "graceful_stop()")
+        check_async_callable(graceful_stop, "leaf", "graceful_stop()")
     return Leaf(run_in_foreground, graceful_stop, _name(name, run_in_foreground))
 
 
@@ -211,8 +211,8 @@ def start_stop(
     Raises:
         TypeError: an argument is not an async function.
     """
-    _check_async_callable(start_in_background, "start_stop", "start_in_background()")
-    _check_async_callable(graceful_stop, "start_stop", "graceful_stop()")
+    check_async_callable(start_in_background, "start_stop", "start_in_background()")
+    check_async_callable(graceful_stop, "start_stop", "graceful_stop()")
     return StartStop(
         start_in_background, graceful_stop, _name(name, start_in_background)
     )
@@ -253,7 +253,7 @@ class PrefixedError:
         try:
             await self.inner(ready)
         except BaseException as exc:
-            if not _is_cancellation(exc):
+            if not is_cancellation(exc):
                 text = str(exc)
                 exc.add_note(f"{self.prefix}: {text}" if text else self.prefix)
             raise

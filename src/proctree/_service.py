@@ -11,10 +11,10 @@ import trio
 
 from ._process import (
     Process,
-    _check_async_callable,
-    _check_grace,
-    _resolve_parent,
+    check_async_callable,
+    check_grace,
     new_process,
+    resolve_parent,
     runner_name,
     set_keeper,
 )
@@ -102,16 +102,16 @@ class Service:
         max_errors: int = DEFAULT_MAX_ERRORS,
         grace: float | None = None,
     ) -> None:
-        _check_async_callable(start_fn, "Service", "start_fn()")
-        _check_async_callable(stop_fn, "Service", "stop_fn()")
+        check_async_callable(start_fn, "Service", "start_fn()")
+        check_async_callable(stop_fn, "Service", "stop_fn()")
         _check_max_errors(max_errors)
         if name is not None and not isinstance(name, str):
             raise TypeError(f"Service: name must be a str, got {type(name).__name__}")
         self._start_fn = start_fn
         self._stop_fn = stop_fn
-        self._parent = _resolve_parent(parent, "Service")[0]
+        self._parent = resolve_parent(parent, "Service")[0]
         self._name = runner_name(start_fn) if name is None else name
-        self._grace = None if grace is None else _check_grace(grace)
+        self._grace = None if grace is None else check_grace(grace)
         self._state = _ServiceState(collections.deque(maxlen=max_errors))
         self._process = None
         self._started_at = 0.0

@@ -16,7 +16,7 @@ import attrs
 import trio
 
 from ._errors import InvalidStateError, ProctreeError
-from ._process import Process, _check_grace, forced_at
+from ._process import Process, check_grace, forced_at
 
 __all__ = [
     "OneRun",
@@ -84,7 +84,7 @@ def check_name(name: object, what: str) -> None:
 
 def optional_grace(grace: object) -> float | None:
     """Check a ``grace=`` argument (None: the tree's default)."""
-    return None if grace is None else _check_grace(grace)
+    return None if grace is None else check_grace(grace)
 
 
 def require(module: str, extra: str, what: str) -> types.ModuleType:

@@ -21,7 +21,7 @@ import attrs
 import trio
 
 from ._errors import ProctreeError
-from ._process import Runner, _check_seconds, runner_callable
+from ._process import Runner, check_seconds, runner_callable
 
 __all__ = ["RunnerSpec", "SqliteTable", "TableError"]
 
@@ -131,7 +131,7 @@ class SqliteTable:
         if not isinstance(path, str | os.PathLike):
             raise TypeError(f"SqliteTable: path must be a path, got {path!r}")
         self._path = os.fspath(path)
-        self._lock_timeout = _check_seconds(lock_timeout, "SqliteTable: lock_timeout")
+        self._lock_timeout = check_seconds(lock_timeout, "SqliteTable: lock_timeout")
 
     @property
     def path(self) -> str:

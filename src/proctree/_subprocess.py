@@ -23,10 +23,10 @@ from ._errors import ProctreeError
 from ._process import (
     Process,
     Ready,
-    _check_async_callable,
-    _check_seconds,
-    _is_cancellation,
+    check_async_callable,
+    check_seconds,
     current_process,
+    is_cancellation,
 )
 from ._serving import OneRun, check_name, optional_grace
 
@@ -345,7 +345,7 @@ class OSProcess:
                         with starting:
                             await self._until_ready(output)
                     except BaseException as exc:
-                        if _is_cancellation(exc):
+                        if is_cancellation(exc):
                             raise
                         failure = exc  # raised after the nursery: it keeps its type
                     else:
@@ -501,10 +501,10 @@ def os_process(
             f"got {ready_line!r}"
         )
     if ready_check is not None:
-        _check_async_callable(ready_check, "os_process", "ready_check()")
+        check_async_callable(ready_check, "os_process", "ready_check()")
         if pattern is not None:
             raise ValueError("os_process(): give ready_line or ready_check, not both")
-    interval = _check_seconds(check_interval, "check_interval")
+    interval = check_seconds(check_interval, "check_interval")
     if interval == 0 or math.isinf(interval):
         raise ValueError(
             f"os_process(): check_interval must be > 0 and finite, got {check_interval}"

@@ -27,11 +27,11 @@ from ._process import (
     Process,
     Ready,
     Runner,
-    _check_seconds,
-    _resolve_parent,
+    check_seconds,
     close_by,
     current_process,
     new_process,
+    resolve_parent,
     runner_callable,
     set_keeper,
 )
@@ -444,14 +444,14 @@ class Supervisor:
             raise TypeError(f"Supervisor: name must be a str, got {name!r}")
         if on_event is not None and not callable(on_event):
             raise TypeError(f"Supervisor: on_event must be callable, got {on_event!r}")
-        self._interval = _check_seconds(interval, "Supervisor: interval")
+        self._interval = check_seconds(interval, "Supervisor: interval")
         if self._interval == 0:
             raise ValueError("Supervisor: interval must be > 0 seconds, got 0")
-        self._start_timeout = _check_seconds(start_timeout, "Supervisor: start_timeout")
+        self._start_timeout = check_seconds(start_timeout, "Supervisor: start_timeout")
         self._child_grace = (
             None
             if child_grace is None
-            else _check_seconds(child_grace, "Supervisor: child_grace")
+            else check_seconds(child_grace, "Supervisor: child_grace")
         )
         self._table = table
         self._policy = policy
@@ -469,7 +469,7 @@ class Supervisor:
         self._ready_scope = None
         self._nursery = None
         self._overran = []
-        parent_p = _resolve_parent(parent, "Supervisor")[0]
+        parent_p = resolve_parent(parent, "Supervisor")[0]
         # A supervisor runs no user code: its shutdown is its children's,
         # each with its own grace, so its own grace is infinite.
         self._process = new_process(
@@ -624,7 +624,7 @@ class Supervisor:
         self._check_running("stop_child", key)
         deadline = None
         if grace is not None:
-            deadline = trio.current_time() + _check_seconds(grace, "grace")
+            deadline = trio.current_time() + check_seconds(grace, "grace")
         slot = self._slots.get(key)
         p = None if slot is None else slot.process
         if slot is None or p is None or not slot.live() or slot.stopping:

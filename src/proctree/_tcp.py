@@ -14,11 +14,11 @@ import trio
 from ._process import (
     Process,
     Ready,
-    _check_async_callable,
-    _is_cancellation,
+    check_async_callable,
     close_by,
     current_process,
     forced_at,
+    is_cancellation,
     runner_name,
     set_keeper,
 )
@@ -232,7 +232,7 @@ class TCPServer:
                 set_keeper(conn, keeper)
                 keeper.live.add(conn)
         except BaseException as exc:
-            if _is_cancellation(exc):
+            if is_cancellation(exc):
                 raise
             failures.append(exc)
             waker.cancel()
@@ -299,7 +299,7 @@ def tcp_server(
             the wrong type.
         ValueError: ``port`` is out of range, ``backlog`` or ``grace`` < 0.
     """
-    _check_async_callable(handler, "tcp_server", "handler(proc, stream)")
+    check_async_callable(handler, "tcp_server", "handler(proc, stream)")
     _check_port(port)
     if host is not None and not isinstance(host, str):
         raise TypeError(f"tcp_server(): host must be a str or None, got {host!r}")
