@@ -1,0 +1,456 @@
+"""The fault matrix (issue #7): each fault, its expected outcome, and no leak after.
+
+Every scenario runs under :func:`tests.leakcheck.run_leak_checked`: once the
+root has exited, no task it hosted is alive, no process it made is alive,
+nothing is left for the cyclic gc (on a clean path), no child process is
+unreaped and no file descriptor is open.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+import pytest
+import trio
+import trio.testing
+
+import proctree
+from proctree import State
+
+from .leakcheck import Track, run_leak_checked
+
+Ready = Callable[[], Awaitable[None]]
+
+
+class Boom(Exception):
+    pass
+
+
+class Teardowns:
+    """Teardowns that count how often each one was entered and finished."""
+
+    def __init__(self) -> None:
+        self.entered: Counter[str] = Counter()
+        self.finished: Counter[str] = Counter()
+        self.order: list[str] = []
+
+    def __call__(
+        self,
+        label: str,
+        *,
+        sleep: float = 0,
+        raises: BaseException | None = None,
+    ) -> Callable[[], Awaitable[None]]:
+        async def teardown() -> None:
+            self.entered[label] += 1
+            if raises is not None:
+                self.order.append(label)
+                raise raises
+            await trio.sleep(sleep)
+            self.finished[label] += 1
+            self.order.append(label)
+
+        return teardown
+
+    def before(self, first: str, then: str) -> bool:
+        return self.order.index(first) < self.order.index(then)
+
+
+# ----------------------------------------------------- failures in the tree
+
+
+Fault = Literal["function", "teardown", "both"]
+
+
+@pytest.mark.parametrize("fault", ["function", "teardown", "both"])
+async def test_a_failure_closes_the_tree_once_and_surfaces_once_from_root_and_aclose(
+    autojump_clock: trio.testing.MockClock, fault: Fault
+) -> None:
+    # root ─ mid ─ victim (go; fails at t=1) ─ leaf
+    #      │     └ sibling
+    #      └ other
+    # (The exceptions live in the scenario: a failure's traceback holds the
+    # failed process, which must be freed once the failure is dropped.)
+    teardowns = Teardowns()
+
+    async def scenario(track: Track) -> None:
+        fn_exc = Boom("function")
+        td_exc = Boom("teardown")
+        expected = {"function": [fn_exc], "teardown": [td_exc]}
+        expected["both"] = [fn_exc, td_exc]
+
+        async def victim_fn(proc: proctree.Process) -> None:
+            await trio.sleep(1)
+            if fault != "teardown":
+                raise fn_exc
+            # closing itself cancels the function; then the teardown fails
+            await proc.aclose()
+
+        with pytest.RaisesGroup(Boom, *[Boom] * (fault == "both")) as info:
+            async with proctree.open_root() as root:
+                mid = track(proctree.with_teardown(teardowns("mid"), name="mid"))
+                victim = track(mid.go(victim_fn, name="victim", grace=1000))
+                victim.set_teardown(
+                    teardowns("victim", raises=td_exc if fault != "function" else None)
+                )
+                leaf = track(proctree.with_teardown(teardowns("leaf"), parent=victim))
+                sibling = track(
+                    proctree.with_teardown(teardowns("sibling"), parent=mid)
+                )
+                other = track(proctree.with_teardown(teardowns("other"), parent=root))
+                track(root)
+                await trio.sleep_forever()
+        # the root raised each failure once, the very objects, in order
+        assert list(info.value.exceptions) == expected[fault]
+        assert trio.current_time() == 1
+        # the victim's error: its own failures only; ancestors have none
+        if fault == "both":
+            assert isinstance(victim.error, BaseExceptionGroup)
+            assert list(victim.error.exceptions) == [fn_exc, td_exc]
+        else:
+            assert victim.error is expected[fault][0]
+        assert (mid.error, root.error, leaf.error, sibling.error) == (None,) * 4
+        for exc, part in [(fn_exc, "function"), (td_exc, "teardown")]:
+            if exc in expected[fault]:
+                assert exc.__notes__ == [
+                    f"proctree: raised by the {part} of process 'root/mid/victim'"
+                ]
+        # a later aclose() and wait() raise that same error, and only it
+        for call in (victim.aclose, victim.wait):
+            with pytest.raises(BaseException) as raised:  # noqa: PT011
+                await call()
+            assert raised.value is victim.error
+        await mid.aclose()  # an ancestor's aclose does not raise
+        # every teardown ran exactly once, leaves first
+        assert teardowns.entered == dict.fromkeys(
+            ["leaf", "victim", "sibling", "mid", "other"], 1
+        )
+        assert teardowns.before("leaf", "victim")
+        assert teardowns.before("victim", "mid")
+        assert teardowns.before("sibling", "mid")
+        assert {p.state for p in (root, mid, victim, leaf, sibling, other)} == {
+            State.CLOSED
+        }
+
+    await run_leak_checked(scenario, failing=True)
+
+
+async def test_a_process_whose_function_and_teardown_both_fail_is_reported_once_each(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Three closers (outside the root, so that the failure does not cancel
+    # them) all see the same group of both failures; the root reports each
+    # failure once.
+    teardowns = Teardowns()
+
+    async def scenario(track: Track) -> None:
+        fn_exc = Boom("function")
+        td_exc = Boom("teardown")
+        seen: list[BaseException] = []
+
+        async def fn(proc: proctree.Process) -> None:
+            await proc.closing.wait()
+            raise fn_exc
+
+        async def closer(p: proctree.Process) -> None:
+            try:
+                await p.aclose()
+            except BaseException as exc:
+                seen.append(exc)
+
+        async with trio.open_nursery() as outside:
+            with pytest.RaisesGroup(Boom, Boom) as info:
+                async with proctree.open_root() as root:
+                    p = track(root.go(fn, name="p"))
+                    p.set_teardown(teardowns("p", raises=td_exc))
+                    for _ in range(3):
+                        outside.start_soon(closer, p)
+                    await trio.sleep_forever()
+        assert list(info.value.exceptions) == [fn_exc, td_exc]
+        assert isinstance(p.error, BaseExceptionGroup)
+        assert list(p.error.exceptions) == [fn_exc, td_exc]
+        assert len(seen) == 3
+        assert all(exc is p.error for exc in seen)
+        assert teardowns.entered == {"p": 1}
+
+    await run_leak_checked(scenario, failing=True)
+
+
+# ------------------------------------------------- a caller cancelled mid-close
+
+
+@pytest.mark.parametrize("teardown_fails", [False, True], ids=["clean", "failing"])
+@pytest.mark.parametrize("how", ["cancel_scope", "own_process_closed"])
+async def test_a_caller_cancelled_mid_close_leaves_the_close_to_finish_once(
+    autojump_clock: trio.testing.MockClock,
+    how: Literal["cancel_scope", "own_process_closed"],
+    teardown_fails: bool,
+) -> None:
+    # The close of `sub` takes 10 s (its teardown). Its first caller stops
+    # waiting at t=1 (cancelled by a scope, or because its own process was
+    # closed with no grace); the close goes on. A caller from t=2 waits for
+    # the end and returns (or raises the failure); one at t=11, after the
+    # root exited, returns (or raises the same failure) at once.
+    teardowns = Teardowns()
+
+    async def closer(proc: proctree.Process, target: proctree.Process) -> None:
+        await target.aclose()
+        raise AssertionError("not reached: this caller is cancelled first")
+
+    async def scenario(track: Track) -> None:
+        td_exc = Boom("sub")
+        later: list[tuple[float, float, BaseException | None]] = []
+
+        async def slow_then_maybe_fail() -> None:
+            await teardowns("sub", sleep=10)()
+            if teardown_fails:
+                raise td_exc
+
+        async def later_closer(target: proctree.Process, at: float) -> None:
+            await trio.sleep_until(at)
+            try:
+                await target.aclose()
+            except Boom as exc:
+                later.append((at, trio.current_time(), exc))
+            else:
+                later.append((at, trio.current_time(), None))
+
+        async with trio.open_nursery() as outside:
+            with pytest.RaisesGroup(Boom) if teardown_fails else _nothing():
+                async with proctree.open_root() as root:
+                    sub = track(proctree.with_teardown(slow_then_maybe_fail))
+                    child = track(
+                        proctree.with_teardown(teardowns("child"), parent=sub)
+                    )
+                    if how == "cancel_scope":
+                        with trio.move_on_after(1) as scope:
+                            await sub.aclose()
+                        assert scope.cancelled_caught
+                    else:
+                        caller = track(root.go(closer, sub, grace=1000))
+                        await trio.sleep(1)
+                        await caller.aclose(grace=0)
+                        assert caller.error is None
+                    assert trio.current_time() == 1
+                    assert sub.state is State.CLOSING
+                    assert child.state is State.CLOSED
+                    assert teardowns.entered == {"child": 1, "sub": 1}
+                    assert teardowns.finished == {"child": 1}
+                    outside.start_soon(later_closer, sub, 2)
+                    outside.start_soon(later_closer, sub, 11)
+                    # when sub fails, the failure closes the root: the
+                    # body is cancelled here
+                    await sub.wait()
+                    assert trio.current_time() == 10
+        error = td_exc if teardown_fails else None
+        assert later == [(2, 10, error), (11, 11, error)]
+        assert sub.state is State.CLOSED
+        assert sub.error is error
+        assert teardowns.entered == {"child": 1, "sub": 1}
+        assert teardowns.finished == {"child": 1, "sub": 1}
+
+    await run_leak_checked(scenario, failing=teardown_fails)
+
+
+class _nothing:
+    """A context manager that expects nothing (the other branch of RaisesGroup)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+# -------------------------------------------------- KeyboardInterrupt in a teardown
+
+
+async def test_keyboard_interrupt_in_a_teardown_forces_the_rest_and_surfaces_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # docs/design.md, section 5.4: a KeyboardInterrupt is a failure that also
+    # forces the shutdown (the host nursery is cancelled); the root raises a
+    # group holding it. Every process still reaches CLOSED and every
+    # teardown is entered exactly once; those due after the interrupt are
+    # cancelled at their first checkpoint, and so is a go function that
+    # would have had 1000 s of grace.
+    #
+    # root ─ a ─ b (teardown raises KeyboardInterrupt) ─ c (1 s teardown)
+    #      ├ s (5 s teardown) ─ s2
+    #      └ g (go, ignores closing, grace 1000)
+    teardowns = Teardowns()
+    cancelled: list[float] = []
+
+    async def stubborn(proc: proctree.Process) -> None:
+        try:
+            await trio.sleep_forever()
+        except trio.Cancelled:
+            cancelled.append(trio.current_time())
+            raise
+
+    async def scenario(track: Track) -> None:
+        interrupt = KeyboardInterrupt()
+        with pytest.RaisesGroup(KeyboardInterrupt) as info:
+            async with proctree.open_root() as root:
+                a = track(proctree.with_teardown(teardowns("a"), name="a"))
+                b = track(
+                    proctree.with_teardown(teardowns("b", raises=interrupt), parent=a)
+                )
+                c = track(proctree.with_teardown(teardowns("c", sleep=1), parent=b))
+                s = track(proctree.with_teardown(teardowns("s", sleep=5), parent=root))
+                s2 = track(proctree.with_teardown(teardowns("s2"), parent=s))
+                g = track(root.go(stubborn, grace=1000))
+                track(root)
+                await trio.sleep(1)
+                await b.aclose()
+        assert info.value.exceptions == (interrupt,)
+        assert b.error is interrupt
+        assert (a.error, root.error, s.error) == (None, None, None)
+        assert trio.current_time() == 2  # c's teardown, then forced at once
+        assert cancelled == [2]
+        assert {p.state for p in (root, a, b, c, s, s2, g)} == {State.CLOSED}
+        assert teardowns.entered == dict.fromkeys(["a", "b", "c", "s", "s2"], 1)
+        assert teardowns.finished == {"c": 1}
+        assert teardowns.order == ["c", "b"]
+
+    await run_leak_checked(scenario, failing=True)
+
+
+# -------------------------------------------------------------- a signal storm
+
+
+@pytest.mark.parametrize(
+    ("storm", "forced"),
+    [
+        ("same_signal_at_once", False),
+        ("two_signals_at_once", True),
+        ("while_closing", True),
+    ],
+)
+async def test_a_storm_of_100_signals_closes_once_and_exits_cleanly(
+    autojump_clock: trio.testing.MockClock, storm: str, forced: bool
+) -> None:
+    # Real signals, sent to this process. They need no real time: a signal
+    # sent to oneself from the main thread is handled (queued in trio's
+    # receiver) before os.kill returns, so the mock clock is enough.
+    #
+    # trio merges a signal that arrives while the same one is still pending
+    # (docs/design.md, section 9), so:
+    # * 100 SIGTERMs sent at once are one signal: one graceful close;
+    # * 100 alternating SIGTERM/SIGINT sent at once are two signals: the
+    #   second forces (cancels the teardown under way);
+    # * 100 SIGTERMs once the first was handled are a second signal: forced.
+    # Either way the block exits without an exception, the tree closes once
+    # and every teardown is entered exactly once.
+    teardowns = Teardowns()
+
+    async def scenario(track: Track) -> None:
+        async with proctree.with_signals(signal.SIGTERM, signal.SIGINT) as root:
+            track(root)
+            sub = track(proctree.with_teardown(teardowns("sub", sleep=3), name="sub"))
+            track(proctree.with_teardown(teardowns("leaf"), parent=sub))
+            track(root.go(_until_closing))
+            await trio.testing.wait_all_tasks_blocked()
+            if storm == "while_closing":
+                os.kill(os.getpid(), signal.SIGTERM)
+                await root.closing.wait()
+                with trio.CancelScope(shield=True):
+                    while not teardowns.entered["sub"]:
+                        await trio.sleep(0.001)
+                    # nothing checkpoints between these: one pending signal
+                    for _ in range(100):
+                        signal.raise_signal(signal.SIGTERM)
+            else:
+                two = storm == "two_signals_at_once"
+                for i in range(100):
+                    os.kill(
+                        os.getpid(), signal.SIGINT if two and i % 2 else signal.SIGTERM
+                    )
+            await trio.sleep_forever()
+        assert root.state is State.CLOSED
+        assert teardowns.entered == {"leaf": 1, "sub": 1}
+        if forced:
+            # sub's 3 s teardown was cancelled (leaf's may have been too,
+            # when the second signal came before it reached a checkpoint)
+            assert "sub" not in teardowns.finished
+            assert teardowns.finished["leaf"] <= 1
+            assert trio.current_time() < 3
+        else:
+            assert teardowns.finished == {"leaf": 1, "sub": 1}
+            assert trio.current_time() == 3
+
+    await run_leak_checked(scenario, signals=True)
+
+
+async def _until_closing(proc: proctree.Process) -> None:
+    await proc.closing.wait()
+
+
+# ---------------------------------------------------- closing one's ancestor
+
+
+@pytest.mark.parametrize("target", ["parent", "grandparent", "root"])
+@pytest.mark.parametrize("where", ["function", "teardown"])
+async def test_a_child_closing_its_ancestor_closes_it_once_in_order_without_deadlock(
+    autojump_clock: trio.testing.MockClock,
+    where: Literal["function", "teardown"],
+    target: str,
+) -> None:
+    # root ─ grandparent ─ parent ─ child (go function or teardown)
+    #      │             └ aunt
+    #      └ bystander
+    # At t=1 the child closes its ancestor. From a function, the function is
+    # cancelled at once (its grace of 1000 s does not apply); from a
+    # teardown, aclose() returns at once and the close finishes after it.
+    teardowns = Teardowns()
+    after_aclose: list[str] = []
+
+    async def scenario(track: Track) -> None:
+        async with proctree.open_root() as root:
+            gp = track(proctree.with_teardown(teardowns("grandparent"), name="gp"))
+            parent = track(proctree.with_teardown(teardowns("parent"), parent=gp))
+            track(proctree.with_teardown(teardowns("aunt"), parent=gp))
+            bystander = track(proctree.with_teardown(teardowns("bystander")))
+            ancestors = {"parent": parent, "grandparent": gp, "root": root}
+            chosen = ancestors[target]
+            track(root)
+
+            if where == "function":
+
+                async def fn(proc: proctree.Process) -> None:
+                    await trio.sleep(1)
+                    await chosen.aclose()
+                    after_aclose.append("not reached")  # pragma: no cover
+
+                child = track(parent.go(fn, grace=1000, name="child"))
+                child.set_teardown(teardowns("child"))
+                await chosen.wait()
+            else:
+
+                async def teardown() -> None:
+                    await chosen.aclose()
+                    after_aclose.append("returned")
+                    await teardowns("child")()
+
+                child = track(proctree.with_teardown(teardown, parent=parent))
+                await trio.sleep(1)
+                await child.aclose()
+                await chosen.wait()
+        assert trio.current_time() == 1
+        assert after_aclose == ([] if where == "function" else ["returned"])
+        assert child.state is State.CLOSED
+        assert bystander.state is State.CLOSED
+        counts = dict.fromkeys(
+            ["child", "parent", "grandparent", "aunt", "bystander"], 1
+        )
+        assert teardowns.entered == counts
+        assert teardowns.finished == counts
+        assert teardowns.before("child", "parent")
+        assert teardowns.before("parent", "grandparent")
+        assert teardowns.before("aunt", "grandparent")
+
+    await run_leak_checked(scenario)
