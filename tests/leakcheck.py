@@ -8,7 +8,7 @@ Usage::
             ...
 
     await run_leak_checked(scenario)                # a clean path
-    await run_leak_checked(scenario, failing=True)  # a failure path
+    await run_leak_checked(scenario, allow_cycles=True)  # a failure path
 
 The scenario is a function, not a block, so that its locals (processes,
 caught exception groups) are gone when the checks run: a process it tracked
@@ -127,7 +127,7 @@ def _not_from_trio_signal_receivers(garbage: list[object]) -> list[object]:
 async def run_leak_checked(
     scenario: Callable[[Track], Awaitable[T]],
     *,
-    failing: bool = False,
+    allow_cycles: bool = False,
     signals: bool = False,
 ) -> T:
     """Run ``scenario(track)`` and assert that it leaked nothing (module doc).
@@ -135,9 +135,10 @@ async def run_leak_checked(
     Args:
         scenario: opens its roots and returns once they have exited; it
             should not return processes (they would still be referenced).
-        failing: the scenario goes through a failure path, so a traceback
-            cycle may be left for the cyclic gc; tracked processes must then
-            be freed by ``gc.collect()`` rather than by refcount.
+        allow_cycles: the scenario goes through a failure path, so a
+            traceback cycle may be left for the cyclic gc (or it meets a
+            known bug that leaves one); tracked processes must then be freed
+            by ``gc.collect()`` rather than by refcount.
         signals: the scenario opened ``with_signals`` roots: the cycle
             trio's signal receiver leaves is not counted as garbage.
 
@@ -148,7 +149,7 @@ async def run_leak_checked(
     tasks_before = all_tasks()
     gc.collect()
     fds_before = open_fds()
-    if not failing:
+    if not allow_cycles:
         gc.set_debug(gc.DEBUG_SAVEALL)
     try:
         result = await scenario(track)
@@ -165,7 +166,7 @@ async def run_leak_checked(
         gc.set_debug(0)
         gc.garbage.clear()
     assert not leftover_tasks, f"tasks outlived their root: {leftover_tasks}"
-    if failing:
+    if allow_cycles:
         alive = track.alive()
         assert not alive, f"processes not freed by gc.collect(): {alive}"
     else:

@@ -8,6 +8,7 @@ unreaped and no file descriptor is open.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from collections import Counter
@@ -136,7 +137,7 @@ async def test_a_failure_closes_the_tree_once_and_surfaces_once_from_root_and_ac
             State.CLOSED
         }
 
-    await run_leak_checked(scenario, failing=True)
+    await run_leak_checked(scenario, allow_cycles=True)
 
 
 async def test_a_process_whose_function_and_teardown_both_fail_is_reported_once_each(
@@ -177,7 +178,7 @@ async def test_a_process_whose_function_and_teardown_both_fail_is_reported_once_
         assert all(exc is p.error for exc in seen)
         assert teardowns.entered == {"p": 1}
 
-    await run_leak_checked(scenario, failing=True)
+    await run_leak_checked(scenario, allow_cycles=True)
 
 
 # ------------------------------------------------- a caller cancelled mid-close
@@ -253,7 +254,7 @@ async def test_a_caller_cancelled_mid_close_leaves_the_close_to_finish_once(
         assert teardowns.entered == {"child": 1, "sub": 1}
         assert teardowns.finished == {"child": 1, "sub": 1}
 
-    await run_leak_checked(scenario, failing=teardown_fails)
+    await run_leak_checked(scenario, allow_cycles=teardown_fails)
 
 
 class _nothing:
@@ -317,7 +318,7 @@ async def test_keyboard_interrupt_in_a_teardown_forces_the_rest_and_surfaces_onc
         assert teardowns.finished == {"c": 1}
         assert teardowns.order == ["c", "b"]
 
-    await run_leak_checked(scenario, failing=True)
+    await run_leak_checked(scenario, allow_cycles=True)
 
 
 # -------------------------------------------------------------- a signal storm
@@ -452,5 +453,148 @@ async def test_a_child_closing_its_ancestor_closes_it_once_in_order_without_dead
         assert teardowns.before("child", "parent")
         assert teardowns.before("parent", "grandparent")
         assert teardowns.before("aunt", "grandparent")
+
+    await run_leak_checked(scenario)
+
+
+# ------------------------------------- a subtree closing while a supervisor restarts
+
+
+class Flaky:
+    """A supervised runner that fails 1 s after each start; it logs every run."""
+
+    def __init__(self, startup: float) -> None:
+        self.startup = startup
+        self.entered: list[float] = []
+        self.exited: list[float] = []
+
+    async def run(self, ready: Ready) -> None:
+        self.entered.append(trio.current_time())
+        try:
+            await trio.sleep(self.startup)
+            stopped = False
+            async with trio.open_nursery() as nursery:
+
+                async def serve() -> None:
+                    nonlocal stopped
+                    await ready()  # returns when the child is asked to stop
+                    stopped = True
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(serve)
+                await trio.sleep(1)
+                nursery.cancel_scope.cancel()
+            if not stopped:
+                raise Boom("flaky")
+        finally:
+            self.exited.append(trio.current_time())
+
+
+@pytest.mark.parametrize(
+    ("close_at", "startup", "runs"),
+    [
+        # during the backoff: fails at 1, restart due at 1.5
+        (1.25, 0.0, 1),
+        # while the restarted child starts (from 2.0 to 2.5)
+        (2.25, 0.5, 2),
+        # at the very moment the child fails (either may come first)
+        (1.0, 0.0, 1),
+        # after five restarts (a run every 1.6 s), while the sixth starts
+        (8.05, 0.1, 6),
+    ],
+    ids=["during_backoff", "during_restart", "at_failure", "after_restarts"],
+)
+async def test_a_subtree_closing_while_its_supervisor_restarts_stops_everything(
+    autojump_clock: trio.testing.MockClock,
+    caplog: pytest.LogCaptureFixture,
+    close_at: float,
+    startup: float,
+    runs: int,
+) -> None:
+    # pytest keeps every captured log record, and a ChildFailed warning's
+    # event holds the failure, whose traceback holds the failed child:
+    # the leak check would see pytest's references, not proctree's.
+    caplog.set_level(logging.ERROR, logger="proctree.supervisor")
+    # root ─ sub ─ supervisor ─ "a" (fails 1 s after each start, forever)
+    #            └ sibling
+    # When sub starts closing, no run of "a" begins any more, every run
+    # that began has ended, the supervisor closes with no error, and the
+    # child's failures (taken by the supervisor) never reach the root.
+    teardowns = Teardowns()
+    flaky = Flaky(startup)
+    policy = proctree.RestartPolicy.exponential(
+        initial=0.5, cap=0.5, jitter=0.0, failure_threshold=1000
+    )
+
+    async def scenario(track: Track) -> None:
+        async with proctree.open_root() as root:
+            track(root)
+            sub = track(proctree.with_teardown(teardowns("sub"), name="sub"))
+            sibling = track(proctree.with_teardown(teardowns("sibling"), parent=sub))
+            sup = proctree.Supervisor(
+                proctree.MemoryTable({"a": flaky}),
+                policy=policy,
+                parent=sub,
+                interval=0.3,
+                child_grace=0.05,
+            )
+            track(sup.process)
+            await sup.start()
+            children: list[proctree.Process] = []
+
+            async def watch() -> None:
+                # every process the supervisor runs for "a", as it appears
+                while True:
+                    keys = sup.keys()
+                    if keys and (not children or sup.child("a") is not children[-1]):
+                        children.append(track(sup.child("a")))
+                    await trio.sleep(0.01)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(watch)
+                await trio.sleep_until(close_at)
+                nursery.cancel_scope.cancel()
+            await sub.aclose()
+            closed_at = trio.current_time()
+            assert sup.process.state is State.CLOSED
+            assert sup.process.error is None
+            assert sup.keys() == []
+            assert all(c.state is State.CLOSED for c in children)
+            assert sibling.state is State.CLOSED
+            assert root.state is State.RUNNING
+            await trio.sleep(10)  # nothing restarts later either
+        assert len(flaky.entered) == runs
+        assert all(t <= close_at for t in flaky.entered)
+        assert len(flaky.exited) == runs
+        assert all(t <= closed_at for t in flaky.exited)
+        assert closed_at <= close_at + 0.05  # at most the child's grace
+        assert teardowns.entered == {"sibling": 1, "sub": 1}
+
+    # allow_cycles: a Supervisor and its slots refer to each other, so its
+    # CLOSED processes wait for the cyclic gc (a bug: see
+    # test_a_stopped_supervisor_leaves_no_reference_cycle). Once that is
+    # fixed, this check can be the strict one.
+    await run_leak_checked(scenario, allow_cycles=True)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: Supervisor._slots -> _Slot.sup -> Supervisor is a reference "
+    "cycle; the supervisor's CLOSED process and its last child (slot.process) "
+    "are freed only by the cyclic gc (SPEC contract 8, docs/design.md section 7)",
+)
+async def test_a_stopped_supervisor_leaves_no_reference_cycle(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def run(ready: Ready) -> None:
+        await ready()
+
+    async def scenario(track: Track) -> None:
+        async with proctree.open_root():
+            sup = proctree.Supervisor(proctree.MemoryTable({"a": run}))
+            track(sup.process)
+            await sup.start()
+            track(sup.child("a"))
+            await sup.stop()
 
     await run_leak_checked(scenario)
