@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Literal
@@ -598,3 +599,167 @@ async def test_a_stopped_supervisor_leaves_no_reference_cycle(
             await sup.stop()
 
     await run_leak_checked(scenario)
+
+
+# ------------------------------------------------------------------ runners
+
+
+async def test_a_runner_raising_before_ready_fails_only_its_start_and_tears_down_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # A startup failure is start()'s (docs/design.md, section 8): it is
+    # raised there, kept in error, and never reaches the root; what the
+    # runner had already made is torn down once.
+    teardowns = Teardowns()
+
+    async def scenario(track: Track) -> None:
+        exc = Boom("cannot connect")
+
+        async def run(ready: Ready) -> None:
+            track(proctree.with_teardown(teardowns("pool"), name="pool"))
+            await trio.sleep(1)
+            raise exc
+
+        async with proctree.open_root() as root:
+            track(root)
+            p = track(proctree.new_process(run, name="db"))
+            with pytest.raises(Boom) as raised:
+                await p.start()
+            assert raised.value is exc
+            assert p.error is exc
+            assert p.state is State.CLOSED
+            assert root.state is State.RUNNING
+            with pytest.raises(Boom):
+                await p.aclose()
+            with pytest.raises(proctree.InvalidStateError):
+                await p.start()
+        assert trio.current_time() == 1
+        assert teardowns.entered == {"pool": 1}
+        assert root.error is None
+
+    await run_leak_checked(scenario, allow_cycles=True)
+
+
+@pytest.mark.parametrize("grace", [0, 1e-9, 0.001])
+async def test_stop_with_a_tiny_grace_forces_a_runner_that_ignores_closing(
+    autojump_clock: trio.testing.MockClock, grace: float
+) -> None:
+    # The runner neither returns after ready() nor watches closing: the grace
+    # is all it gets; then it is cancelled, which is not a failure.
+    teardowns = Teardowns()
+    ended: list[float] = []
+
+    async def stubborn(ready: Ready) -> None:
+        try:
+            await ready()
+            await trio.sleep_forever()
+        finally:
+            ended.append(trio.current_time())
+
+    async def scenario(track: Track) -> None:
+        async with proctree.open_root() as root:
+            track(root)
+            p = track(proctree.new_process(stubborn, grace=1000))
+            p.set_teardown(teardowns("p"))
+            child = track(proctree.with_teardown(teardowns("child"), parent=p))
+            await p.start()
+            await trio.sleep(1)
+            await p.stop(grace=grace)
+            assert trio.current_time() == 1 + grace
+            if grace:  # (with no grace at all, see the report on #7)
+                assert p.overran_grace
+            assert p.error is None
+            assert (p.state, child.state) == (State.CLOSED, State.CLOSED)
+            with pytest.raises(proctree.InvalidStateError):
+                await p.stop()
+        assert ended == [1 + grace]
+        assert teardowns.entered == {"child": 1, "p": 1}
+        assert teardowns.before("child", "p")
+
+    await run_leak_checked(scenario)
+
+
+@pytest.mark.parametrize("grace", [0, 0.001])
+async def test_stop_with_a_tiny_grace_kills_and_reaps_an_os_process_ignoring_sigterm(
+    grace: float,
+) -> None:
+    # A real child process: real time (it must start, print, and die), and
+    # every wait bounded. It ignores SIGTERM, so the tiny grace ends in
+    # SIGKILL; it must be reaped (no zombie) with its pipes closed.
+    script = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('ready', flush=True); time.sleep(60)"
+    )
+
+    async def scenario(track: Track) -> int | None:
+        runner = proctree.os_process(
+            [sys.executable, "-c", script], ready_line="ready", echo=False
+        )
+        async with proctree.open_root():
+            p = track(proctree.new_process(runner))
+            with trio.fail_after(10):
+                await p.start()
+                await p.stop(grace=grace)
+            assert p.error is None
+        return runner.returncode
+
+    await run_leak_checked(scenario)  # warms up trio's thread cache and imports
+    assert await run_leak_checked(scenario) == -signal.SIGKILL
+
+
+# ------------------------------------------------ the leak check catches leaks
+
+
+async def test_the_leak_check_fails_on_each_kind_of_leak(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    kept: list[object] = []
+    release = trio.Event()
+
+    async def left_task(track: Track) -> None:
+        async def lingering() -> None:
+            await release.wait()
+
+        trio.lowlevel.spawn_system_task(lingering)
+
+    async def left_cycle(track: Track) -> None:
+        cycle: list[object] = []
+        cycle.append(cycle)
+
+    async def left_process(track: Track) -> None:
+        async with proctree.open_root() as root:
+            kept.append(track(root))
+
+    async def left_process_with_cycles_allowed(track: Track) -> None:
+        async with proctree.open_root() as root:
+            kept.append(track(root))
+
+    async def left_fd(track: Track) -> None:
+        kept.extend(os.pipe())
+
+    async def left_zombie(track: Track) -> None:
+        _make_zombie()
+
+    cases: list[tuple[Callable[[Track], Awaitable[None]], bool, str]] = [
+        (left_task, False, "tasks outlived their root"),
+        (left_cycle, False, "left for the cyclic gc"),
+        (left_process, False, "not freed by refcount: .'root'"),
+        (left_process_with_cycles_allowed, True, "not freed by gc.collect.*'root'"),
+        (left_fd, False, "file descriptors left open"),
+        (left_zombie, False, "left unreaped"),
+    ]
+    for scenario, allow_cycles, message in cases:
+        with pytest.raises(AssertionError, match=message):
+            await run_leak_checked(scenario, allow_cycles=allow_cycles)
+        release.set()
+        for fd in kept:
+            if isinstance(fd, int):
+                os.close(fd)
+        kept.clear()
+    await trio.testing.wait_all_tasks_blocked()
+
+
+def _make_zombie() -> None:
+    """Start a child process and wait until it exits, without reaping it."""
+    pid = os.posix_spawn("/bin/true", ["true"], {})
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
