@@ -75,7 +75,9 @@ class Track:
 def all_tasks() -> set[trio.lowlevel.Task]:
     """Every live task of this trio run (a walk of the task tree)."""
     tasks: set[trio.lowlevel.Task] = set()
-    stack = [trio.lowlevel.current_root_task()]
+    root = trio.lowlevel.current_root_task()
+    assert root is not None
+    stack = [root]
     while stack:
         task = stack.pop()
         tasks.add(task)
