@@ -337,6 +337,7 @@ async def test_keyboard_interrupt_in_a_teardown_forces_the_rest_and_surfaces_onc
         ("two_signals_at_once", True),
         ("while_closing", True),
     ],
+    ids=["same_signal_at_once", "two_signals_at_once", "while_closing"],
 )
 async def test_a_storm_of_100_signals_closes_once_and_exits_cleanly(
     autojump_clock: trio.testing.MockClock, storm: str, forced: bool
