@@ -577,19 +577,11 @@ async def test_a_subtree_closing_while_its_supervisor_restarts_stops_everything(
         assert closed_at <= close_at + 0.05  # at most the child's grace
         assert teardowns.entered == {"sibling": 1, "sub": 1}
 
-    # allow_cycles: a Supervisor and its slots refer to each other, so its
-    # CLOSED processes wait for the cyclic gc (a bug: see
-    # test_a_stopped_supervisor_leaves_no_reference_cycle). Once that is
-    # fixed, this check can be the strict one.
+    # allow_cycles: the supervised children fail, and a failure's traceback
+    # cycle is freed by the cyclic gc (docs/design.md section 7).
     await run_leak_checked(scenario, allow_cycles=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Supervisor._slots -> _Slot.sup -> Supervisor is a reference "
-    "cycle; the supervisor's CLOSED process and its last child (slot.process) "
-    "are freed only by the cyclic gc (SPEC contract 8, docs/design.md section 7)",
-)
 async def test_a_stopped_supervisor_leaves_no_reference_cycle(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

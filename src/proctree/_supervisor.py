@@ -15,6 +15,7 @@ import contextlib
 import logging
 import math
 import random
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Final, Protocol, final, runtime_checkable
 
@@ -310,9 +311,15 @@ class MemoryTable:
 @final
 @attrs.define(eq=False)
 class _Slot:
-    """One key's bookkeeping; also the keeper of the key's current process."""
+    """One key's bookkeeping; also the keeper of the key's current process.
 
-    sup: Supervisor
+    It points back at its supervisor weakly: the supervisor holds its
+    slots, and a strong back-pointer would make a cycle that keeps a
+    stopped supervisor, its process and its last children alive until the
+    cyclic gc runs (contract 8 asks for refcount alone to free them).
+    """
+
+    sup_ref: weakref.ref[Supervisor]
     key: str
     process: Process | None = None
     starting: bool = False  # a start (or a strategy's restart) owns the slot
@@ -332,12 +339,15 @@ class _Slot:
 
     # The keeper protocol: called synchronously from the close machinery.
     def take(self, p: Process, exc: BaseException) -> bool:
-        if p is self.process and not _matches(exc, DoNotRestart):
-            self.sup._emit(ChildFailed, self, error=exc)
+        sup = self.sup_ref()
+        if sup is not None and p is self.process and not _matches(exc, DoNotRestart):
+            sup._emit(ChildFailed, self, error=exc)
         return True  # a child's failure is the policy's, never the root's
 
     def closed(self, p: Process) -> None:
-        self.sup._child_closed(self, p)
+        sup = self.sup_ref()
+        if sup is not None:
+            sup._child_closed(self, p)
 
     def restarts(self, p: Process) -> int:
         return self.count
@@ -655,7 +665,7 @@ class Supervisor:
     def _slot(self, key: str) -> _Slot:
         slot = self._slots.get(key)
         if slot is None:
-            slot = self._slots[key] = _Slot(self, key)
+            slot = self._slots[key] = _Slot(weakref.ref(self), key)
         return slot
 
     def _ordering(self) -> list[str]:
