@@ -185,28 +185,26 @@ async def test_open_root_grace_cancels_a_go_function_ignoring_closing_exactly_th
         await p.aclose()
         assert now() == 1 + grace
     assert ended == [1 + grace]
-    assert p.overran_grace is (grace > 0)  # grace 0: see the xfail test below
+    assert p.overran_grace is (grace > 0)  # grace 0: see the test below
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a task cancelled at once by a zero grace (or a deadline already "
-    "past) is cancelled with scope.cancel(), which leaves scope.deadline at inf, "
-    "so _task_ended() does not see the overrun: overran_grace stays False and "
-    "no warning is logged, though the task had to be cancelled",
-)
 @pytest.mark.parametrize(
-    "how",
+    ("how", "overran"),
     [
-        "open_root(grace=0)",
-        "go(grace=0)",
-        "aclose(grace=0)",
-        "stop(grace=0)",
-        "aclose() then aclose(grace=0)",
+        # No grace at all from the start: cancelled at once, as asked.
+        ("open_root(grace=0)", False),
+        ("go(grace=0)", False),
+        ("aclose(grace=0)", False),
+        ("stop(grace=0)", False),
+        # Its 5 s grace was running out and a tighter close forced it.
+        ("aclose() then aclose(grace=0)", True),
     ],
 )
-async def test_a_task_forced_by_a_zero_grace_reports_overran_grace(
-    autojump_clock: trio.testing.MockClock, how: str
+async def test_only_a_task_forced_while_its_grace_ran_reports_overran_grace(
+    autojump_clock: trio.testing.MockClock,
+    how: str,
+    overran: bool,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     async def ignores_closing(proc: proctree.Process) -> None:
         await trio.sleep_forever()
@@ -224,8 +222,10 @@ async def test_a_task_forced_by_a_zero_grace_reports_overran_grace(
                     await p.aclose()
                 assert p.state is State.CLOSING
             await p.aclose(grace=0 if how.endswith("aclose(grace=0)") else None)
-            assert now() == 1  # it was cancelled at once...
-    assert p.overran_grace  # ...so it did not end within its grace
+            assert now() == 1  # it was cancelled at once either way
+    assert p.overran_grace is overran
+    warned = [r for r in caplog.records if "did not end within its grace" in r.message]
+    assert len(warned) == (1 if overran else 0)
 
 
 # ---------------------------------------------------- 6. cross-root failures

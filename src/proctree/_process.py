@@ -446,6 +446,10 @@ class Process(metaclass=_NoPublicConstructor):
         """Whether this process's task outlived its grace and was cancelled.
 
         A warning is logged on the ``proctree`` logger when that happens.
+        A close that gives no grace at all (a grace of 0, or a deadline
+        already past when the close begins) cancels the task at once, as
+        asked: that is not an overrun. A later, tighter close that forces a
+        task whose grace was already running is one.
         """
         return self._overran
 
@@ -644,12 +648,14 @@ def _drive(closes: list[tuple[Process, float | None]], settles: list[Process]) -
                 if deadline is None or deadline >= p._forced:
                     continue
                 forced = deadline
+                first = False
             else:
                 if p is _BACKGROUND:
                     continue
                 if now is None:
                     now = trio.current_time()
                 forced = deadline if deadline is not None else now + p._grace
+                first = True
                 p._state = _CLOSING
                 ev = p._closing_ev
                 if ev is not None:
@@ -668,9 +674,14 @@ def _drive(closes: list[tuple[Process, float | None]], settles: list[Process]) -
             if scope is not None:
                 if now is None:
                     now = trio.current_time()
-                if forced <= now:
+                if forced <= now and first:
+                    # No grace at all: cancelled at once, as asked; not an
+                    # overrun (its task had no time to end by itself).
                     scope.cancel()
                 elif forced < scope.deadline:
+                    # A grace, or a close that tightens one already running
+                    # out: trio's deadline cancels the task, and the task's
+                    # end sees the deadline passed (an overrun).
                     scope.deadline = forced
             children = p._children
             if children:
