@@ -158,3 +158,37 @@ async def test_a_snapshot_of_a_wide_tree_is_linear(
             proctree.with_parent(root, name="n")
         snap = proctree.tree(root)
         assert len(snap.children) == 50_000
+
+
+async def test_a_root_under_its_own_descendant_keeps_its_name_as_path(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # A close-only cycle through the root is allowed; the path stays finite
+    # and a failure below it is still reported once.
+    class Boom(Exception):
+        pass
+
+    async def fails(proc: proctree.Process) -> None:
+        raise Boom
+
+    with pytest.RaisesGroup(Boom):
+        async with proctree.open_root(name="top") as root:
+            child = proctree.with_parent(root, name="child")
+            child.add_child_no_wait(root)
+            assert (root.path, child.path) == ("top", "top/child")
+            info = proctree.tree(root)
+            assert [c.name for c in info.children] == ["child"]
+            assert info.children[0].closes == ("top",)
+            child.go(fails, name="worker")
+
+
+async def test_a_close_only_cycle_through_a_background_process_ends_the_path(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with proctree.open_root():
+        stray = proctree.with_parent(proctree.background(), name="stray")
+        below = proctree.with_parent(stray, name="below")
+        below.add_child_no_wait(stray)  # stray's first link is now below
+        assert below.path == "stray/below"
+        assert stray.path == "stray"
+        await stray.aclose()

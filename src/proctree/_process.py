@@ -458,15 +458,25 @@ class Process(metaclass=_NoPublicConstructor):
         """The names from the root down to this process, joined by ``/``.
 
         Follows each process's first parent (the one it was made under).
-        Once CLOSED, a process is out of the tree and its path is its name.
+        A root (or a process made under :func:`background`) was made under
+        no linked process, so its path is its name even when it was later
+        added under another process. Once CLOSED, a
+        process is out of the tree and its path is its name. A cycle of
+        close-only edges (allowed) ends the walk where it would repeat.
         """
         names = [self.name]
         q = self
+        seen: set[Process] | None = None
         while True:
-            ups = q._ups
-            if ups is None:
+            up = first_parent(q)
+            if up is None:
                 break
-            q = ups if isinstance(ups, Process) else ups[0]
+            q = up
+            if seen is None:
+                seen = {self}
+            if q in seen:
+                break
+            seen.add(q)
             names.append(q.name)
         names.reverse()
         return "/".join(names)
@@ -1394,9 +1404,19 @@ class Facts:
 
 
 def first_parent(p: Process) -> Process | None:
-    """The process ``p`` was made under (while it is linked), or None."""
+    """The process ``p`` was made under (while it is linked), or None.
+
+    None for a root or a process made under :func:`background`, which were
+    made under no linked process, even if they were later added under
+    another one (their edges show that link instead).
+    """
     ups = p._ups
-    return None if ups is None else ups if isinstance(ups, Process) else ups[0]
+    if ups is None or p._kind == "root":
+        return None
+    host = p._host
+    if host is not None and host.strays and p in host.strays:
+        return None
+    return ups if isinstance(ups, Process) else ups[0]
 
 
 def facts(p: Process) -> Facts:
