@@ -544,7 +544,7 @@ class Process(metaclass=_NoPublicConstructor):
             _drive([(self, None)], [])
             await self.closed.wait()
             raise error
-        if progress.reached and self._error is None:
+        if progress.running and self._error is None:
             return
         await self.closed.wait()
         if self._error is not None:
@@ -896,7 +896,8 @@ class _Startup:
     """How far a starting runner got: shared by start() and the runner task."""
 
     event: trio.Event = attrs.field(factory=trio.Event)
-    reached: bool = False
+    reached: bool = False  # the runner called ready()
+    running: bool = False  # ... while STARTING, so the process became RUNNING
 
 
 async def _runner_task(p: Process, run: RunFn, progress: _Startup) -> None:
@@ -909,6 +910,7 @@ async def _runner_task(p: Process, run: RunFn, progress: _Startup) -> None:
             progress.reached = True
             if p._state is _STARTING:
                 p._state = _RUNNING
+                progress.running = True
                 host = p._host
                 if host is not None and host.instruments:
                     _emit(host, "ready", p)
@@ -925,12 +927,20 @@ async def _runner_task(p: Process, run: RunFn, progress: _Startup) -> None:
     except BaseException as exc:
         if is_cancellation(exc):
             raise
-        if progress.reached:
+        if progress.running:
             fail(p, exc, "runner")
         else:
             # A startup failure is start()'s to raise: it does not travel up.
+            # That includes a failure after ready() if the process was
+            # stopped while starting (it never became RUNNING).
             _add_note(exc, "runner", p)
-            p._error = exc
+            previous = p._error
+            if previous is None:
+                p._error = exc
+            else:
+                # start() already gave up (its timeout): the error it
+                # raises keeps this failure as its cause.
+                previous.__cause__ = exc
             _drive([(p, None)], [])
         if not isinstance(exc, Exception):
             raise

@@ -57,6 +57,20 @@ def _one(errors: Sequence[BaseException], message: str) -> BaseException:
     return BaseExceptionGroup(message, list(errors))
 
 
+def _also(
+    exc: BaseException, failures: Sequence[BaseException], message: str
+) -> BaseException:
+    """``exc``, joined by ``failures`` that would otherwise be lost.
+
+    With a cancellation, the group holds the ``Cancelled`` itself: the
+    cancel scope that caused it takes it out of the group, as it does for a
+    nursery's, and the failures go on (nothing is swallowed).
+    """
+    if not failures or any(f is exc for f in failures):
+        return exc
+    return BaseExceptionGroup(message, [exc, *failures])
+
+
 # ------------------------------------------------------------------ leaf
 
 
@@ -328,8 +342,15 @@ class Dependencies:
                 await self._run_parallel(me, keeper, ready)
             else:
                 await self._run_stack(me, keeper, ready)
-        finally:
+        except BaseException as exc:
             keeper.done = True
+            # A dependency's failure taken while this runner was failing or
+            # being forced is still this runner's: never dropped.
+            joined = _also(exc, keeper.failures, f"{self.name} failed")
+            if joined is exc:
+                raise
+            raise joined from None
+        keeper.done = True
         if keeper.failures:
             raise _one(keeper.failures, f"{self.name} failed")
 
@@ -387,9 +408,17 @@ class Dependencies:
                         close_by(other, None)
 
         try:
-            async with trio.open_nursery() as nursery:
-                for child in children:
-                    nursery.start_soon(start_one, child, name=child.name)
+            try:
+                async with trio.open_nursery() as nursery:
+                    for child in children:
+                        nursery.start_soon(start_one, child, name=child.name)
+            except BaseException as exc:
+                # Cancelled (a start timeout, a forced stop) after a part
+                # failed to start: that failure still goes with it.
+                joined = _also(exc, startup, f"{self.name} failed to start")
+                if joined is exc:
+                    raise
+                raise joined from None
             if startup:
                 raise _one(startup, f"{self.name} failed to start")
             if not is_closing(me) and not keeper.failures:
