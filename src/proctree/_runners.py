@@ -66,9 +66,23 @@ def _also(
     cancel scope that caused it takes it out of the group, as it does for a
     nursery's, and the failures go on (nothing is swallowed).
     """
-    if not failures or any(f is exc for f in failures):
+    known = _leaves(exc)
+    missing = [f for f in failures if not any(f is k for k in known)]
+    if not missing:
         return exc
-    return BaseExceptionGroup(message, [exc, *failures])
+    return BaseExceptionGroup(message, [exc, *missing])
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """``exc`` and every group member inside it, at any depth."""
+    found = [exc]
+    stack = [exc]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, BaseExceptionGroup):
+            found.extend(e.exceptions)
+            stack.extend(e.exceptions)
+    return found
 
 
 # ------------------------------------------------------------------ leaf
@@ -300,6 +314,9 @@ class _Dependencies:
 
     owner: Process
     failures: list[BaseException] = attrs.field(factory=list)
+    # Failures of parts that did not start (parallel): raised by the
+    # combinator's start, and never lost if that start is cancelled.
+    startup: list[BaseException] = attrs.field(factory=list)
     stopping: bool = False
     done: bool = False
 
@@ -346,7 +363,9 @@ class Dependencies:
             keeper.done = True
             # A dependency's failure taken while this runner was failing or
             # being forced is still this runner's: never dropped.
-            joined = _also(exc, keeper.failures, f"{self.name} failed")
+            joined = _also(
+                exc, [*keeper.startup, *keeper.failures], f"{self.name} failed"
+            )
             if joined is exc:
                 raise
             raise joined from None
@@ -367,12 +386,18 @@ class Dependencies:
                 set_keeper(child, keeper)
                 try:
                     await child.start()
-                except InvalidStateError:
+                except InvalidStateError as exc:
                     if not is_closing(me):
+                        keeper.startup.append(exc)
                         raise
                     # We are being stopped: it was stopped while starting.
                     started.append(child)
                     break
+                except BaseException as exc:
+                    if not is_cancellation(exc):
+                        # Kept, in case the roll-back below is forced.
+                        keeper.startup.append(exc)
+                    raise
                 release_close(parent, child)
                 started.append(child)
                 if self.kind == _CHAIN:
@@ -389,7 +414,7 @@ class Dependencies:
         children = [new_process(dep, parent=me) for dep in self.deps]
         for child in children:
             set_keeper(child, keeper)
-        startup: list[BaseException] = []
+        startup = keeper.startup
         rolled_back = False
 
         async def start_one(child: Process) -> None:
@@ -408,17 +433,9 @@ class Dependencies:
                         close_by(other, None)
 
         try:
-            try:
-                async with trio.open_nursery() as nursery:
-                    for child in children:
-                        nursery.start_soon(start_one, child, name=child.name)
-            except BaseException as exc:
-                # Cancelled (a start timeout, a forced stop) after a part
-                # failed to start: that failure still goes with it.
-                joined = _also(exc, startup, f"{self.name} failed to start")
-                if joined is exc:
-                    raise
-                raise joined from None
+            async with trio.open_nursery() as nursery:
+                for child in children:
+                    nursery.start_soon(start_one, child, name=child.name)
             if startup:
                 raise _one(startup, f"{self.name} failed to start")
             if not is_closing(me) and not keeper.failures:
