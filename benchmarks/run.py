@@ -27,9 +27,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 MARKER = "PROCTREE-BENCH-RESULT "  # phases.MARKER, which the workers print
 
-TARGET_SPAWN_CLOSE = 2.0  # (a): proctree / bare trio, per task
-TARGET_MEMORY = 2.0  # (b): bytes per go node / bytes per bare task
-TARGET_GROWTH = 1.5  # (c): proctree's growth / bare trio's growth
+TARGET_SPAWN_CLOSE = 1.3  # (a): proctree / bare trio, per task
+TARGET_MEMORY = 1.5  # (b): bytes per go node / bytes per bare task
+TARGET_GROWTH = 1.2  # (c): proctree's growth / bare trio's growth
 TARGET_START_STOP = 2.0  # (e): proctree / bare trio, per start+stop cycle
 TARGET_SUPERVISOR = 3.0  # (f): triotp / proctree, per child (at least)
 
