@@ -1077,8 +1077,10 @@ def report(
     quick: bool,
     use_gc: bool,
     peers: PeerSetup,
+    heading: str | None = None,
 ) -> str:
-    parts = [header(repeats, quick, use_gc)]
+    """The tables; ``heading``, taken before the run, names what was measured."""
+    parts = [heading or header(repeats, quick, use_gc)]
     if "a" in sections:
         parts.append(section_a(res, sizes.flat))
     if "b" in sections:
@@ -1263,13 +1265,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in wanted:
         log(f"{name}: {peers.about[name]}")
     jobs = plan(sections, sizes, peers.pythons)
+    # Before the run: the checkout may move on (a commit) while it lasts.
+    heading = header(args.repeats, args.quick, args.use_gc)
     runs = sum(rounds_for(job, args.repeats, args.quick) for job in jobs)
     log(f"running {len(jobs)} measurements, {runs} processes in all")
     results = measure(
         jobs, args.repeats, args.quick, args.timeout, args.use_gc, peers.pythons
     )
     print(
-        report(results, sections, sizes, args.repeats, args.quick, args.use_gc, peers)
+        report(
+            results,
+            sections,
+            sizes,
+            args.repeats,
+            args.quick,
+            args.use_gc,
+            peers,
+            heading,
+        )
     )
     if args.json is not None:
         try:
