@@ -1,15 +1,20 @@
 """What every worker process shares: the phase clock and the result line.
 
-Imports nothing but the standard library, so that the triotp workloads
-(``triotp_workloads.py``, run by another interpreter without proctree) use
-the same clock and print the same result line as ``workloads.py``.
+Imports nothing but the standard library, so that the peers' workloads
+(``anyio_workloads.py``, ``async_service_workloads.py``,
+``triotp_workloads.py``, each run by its peer's interpreter without
+proctree) use the same clock, command line and result line as
+``workloads.py``.
 """
 
 from __future__ import annotations
 
+import argparse
 import cProfile
+import gc
 import json
 import time
+from collections.abc import Callable
 
 MARKER = "PROCTREE-BENCH-RESULT "
 """Starts the one stdout line of a worker that holds its figures as JSON."""
@@ -50,3 +55,38 @@ class Phases:
             if self._profiler is not None and name == self._profiled:
                 self._profiler.enable()
             self._since = time.perf_counter()
+
+
+def worker_main(
+    cases: dict[str, Callable[[int, Phases], dict[str, float]]],
+    describe: Callable[[], str],
+    argv: list[str] | None = None,
+) -> int:
+    """The command line of a peer's workload file, which run.py runs.
+
+    ``--worker CASE --n N [--no-gc]`` runs one workload and prints its
+    figures on the marker line; ``--describe`` prints the versions the
+    interpreter runs (one line) and exits.
+    """
+    parser = argparse.ArgumentParser(
+        description="One peer workload (run by benchmarks/run.py)."
+    )
+    parser.add_argument("--worker", choices=sorted(cases))
+    parser.add_argument("--n", type=int, default=1_000)
+    parser.add_argument("--no-gc", dest="use_gc", action="store_false")
+    parser.add_argument(
+        "--describe", action="store_true", help="print the versions and exit"
+    )
+    args = parser.parse_args(argv)
+    if args.describe:
+        print(describe())
+        return 0
+    if args.worker is None:
+        parser.error("--worker or --describe is required")
+    if not args.use_gc:
+        gc.disable()
+    phases = Phases()
+    metrics = cases[args.worker](args.n, phases)
+    metrics.update(phases.seconds)
+    print_result(metrics)
+    return 0

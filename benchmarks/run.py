@@ -27,20 +27,76 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 MARKER = "PROCTREE-BENCH-RESULT "  # phases.MARKER, which the workers print
 
-TARGET_SPAWN_CLOSE = 2.0  # (a): proctree / bare trio, per task
-TARGET_MEMORY = 2.0  # (b): bytes per go node / bytes per bare task
-TARGET_GROWTH = 1.5  # (c): proctree's growth / bare trio's growth
+TARGET_SPAWN_CLOSE = 1.3  # (a): proctree / bare trio, per task
+TARGET_MEMORY = 1.5  # (b): bytes per go node / bytes per bare task
+TARGET_GROWTH = 1.2  # (c): proctree's growth / bare trio's growth
 TARGET_START_STOP = 2.0  # (e): proctree / bare trio, per start+stop cycle
 TARGET_SUPERVISOR = 3.0  # (f): triotp / proctree, per child (at least)
+TARGET_VS_ASYNC_SERVICE = 2.5  # (g): async-service close / go close, N = 999
+TARGET_VS_TRIOTP = 15.0  # (g): triotp close / proctree close, N = 10,000
 
-SECTIONS = "abcdef"
+SECTIONS = "abcdefg"
 
-# (f) runs triotp 0.2.1, which pins trio 0.19, in its own virtualenv.
-DEFAULT_TRIOTP_PYTHON = Path("/tmp/triotp-venv/bin/python")
-TRIOTP_CASES = ("sup-triotp", "restart-triotp")  # in triotp_workloads.py
-NO_TRIOTP = "skipped: no triotp venv (see README for how to make one)"
-# (f)'s start+close jobs take seconds (triotp's about ten): no extra rounds.
+
+@dataclass(frozen=True)
+class Peer:
+    """A library measured side by side with proctree, in its own interpreter.
+
+    Its workloads live in ``script``, which run.py runs with the peer's
+    Python (``--<name>-python``) and without PYTHONPATH, so that it never
+    sees this checkout's proctree; ``cases`` are their names there.
+    """
+
+    name: str
+    script: str
+    cases: tuple[str, ...]
+    default_python: Path | None  # None: the interpreter running run.py
+    make_venv: str  # how to make its virtualenv, for the README and errors
+
+    @property
+    def option(self) -> str:
+        return f"--{self.name}-python"
+
+    @property
+    def skipped(self) -> str:
+        return f"skipped: no {self.name} venv (see README for how to make one)"
+
+
+PEERS = {
+    peer.name: peer
+    for peer in (
+        Peer(
+            "anyio",
+            "anyio_workloads.py",
+            ("anyio", "cycle-anyio", "restart-anyio"),
+            None,
+            "pip install anyio  (in the project's virtualenv)",
+        ),
+        Peer(
+            "async-service",
+            "async_service_workloads.py",
+            ("async-service", "cycle-async-service"),
+            Path("/tmp/async-service-venv/bin/python"),
+            "python3 -m venv /tmp/async-service-venv && "
+            "/tmp/async-service-venv/bin/pip install async-service==0.1.0a11",
+        ),
+        Peer(
+            # (f) also runs triotp 0.2.1, which pins trio 0.19.
+            "triotp",
+            "triotp_workloads.py",
+            ("sup-triotp", "restart-triotp", "cycle-triotp"),
+            Path("/tmp/triotp-venv/bin/python"),
+            "python3 -m venv /tmp/triotp-venv && "
+            "/tmp/triotp-venv/bin/pip install triotp==0.2.1",
+        ),
+    )
+}
+PEER_OF_CASE = {case: peer for peer in PEERS.values() for case in peer.cases}
+
+# (f)'s start+close jobs take seconds at 10,000 children (triotp's about
+# ten): no extra rounds for them.
 LONG_CASES = ("sup-proctree", "sup-triotp")
+LONG_N = 10_000
 
 # The (e) workloads time "start" and "stop" phases; the others "spawn" and
 # "close".
@@ -61,7 +117,8 @@ class Sizes:
     depth: int  # (d)
     cycles: int  # (e)
     supervised: int  # (f) start+close
-    restarts: int  # (f) restart latency
+    restarts: int  # (f) restart latency, and (g)'s restarts
+    peers: tuple[int, ...]  # (g) spawn+close, ascending
 
 
 FULL = Sizes(
@@ -72,6 +129,7 @@ FULL = Sizes(
     cycles=2_000,
     supervised=10_000,
     restarts=1_000,
+    peers=(999, 10_000, 100_000),
 )
 QUICK = Sizes(
     flat=10_000,
@@ -81,6 +139,7 @@ QUICK = Sizes(
     cycles=500,
     supervised=10_000,
     restarts=200,
+    peers=(999, 10_000),
 )
 
 Job = tuple[str, int]  # (case, n)
@@ -138,20 +197,25 @@ def profile(case: str, n: int, phase: str | None, top: int, use_gc: bool) -> int
 # ------------------------------------------------------------ orchestrator
 
 
+def without_pythonpath() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 def run_job(
-    case: str, n: int, timeout: float, use_gc: bool, triotp_python: Path | None
+    case: str, n: int, timeout: float, use_gc: bool, pythons: dict[str, Path]
 ) -> dict[str, float]:
     """Run one workload in a fresh interpreter and return its figures.
 
-    The triotp workloads run ``triotp_workloads.py`` with ``triotp_python``,
+    A peer's workloads run its script with its interpreter from ``pythons``,
     without PYTHONPATH, so that they never see this checkout's proctree.
     """
     env: dict[str, str] | None = None
-    if case in TRIOTP_CASES:
-        if triotp_python is None:
-            raise BenchError(NO_TRIOTP)
-        script, python = HERE / "triotp_workloads.py", str(triotp_python)
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    peer = PEER_OF_CASE.get(case)
+    if peer is not None:
+        if peer.name not in pythons:
+            raise BenchError(peer.skipped)
+        script, python = HERE / peer.script, str(pythons[peer.name])
+        env = without_pythonpath()
     else:
         script, python = HERE / Path(__file__).name, sys.executable
     cmd = [python, str(script), "--worker", case, "--n", str(n)]
@@ -190,7 +254,70 @@ class Results:
         return statistics.median(values)
 
 
-def plan(sections: str, sizes: Sizes, triotp: bool) -> list[Job]:
+# (g): each side's spawn+close workload, and the largest N it runs.
+FLAT_CASES = {
+    "trio": "trio",
+    "proctree": "go",
+    "Supervisor": "sup-proctree",
+    "anyio": "anyio",
+    "async-service": "async-service",
+    "triotp": "sup-triotp",
+}
+ASYNC_SERVICE_CAP = 1_000
+FLAT_MAX = {
+    # TooManyChildrenException past 1,000 (in fact at the 1,002nd).
+    "async-service": ASYNC_SERVICE_CAP,
+    # About a second per 1,000 children and phase; 100,000 would take some
+    # 6 minutes a round (NOTES.md's 19-34x bare trio).
+    "triotp": 10_000,
+    "Supervisor": 10_000,  # as in (f), next to triotp's supervisor
+}
+FLAT_NOT_RUN = {
+    "async-service": (
+        "n/a: at most 1,000 children per parent (TooManyChildrenException)"
+    ),
+    "triotp": "not run: largest N for triotp is 10,000 (minutes a round)",
+    "Supervisor": "not run: largest N here is 10,000, as for triotp",
+}
+CYCLE_OF = {
+    "trio": "trio-nested",
+    "proctree": "sequential",
+    "anyio": "cycle-anyio",
+    "async-service": "cycle-async-service",
+    "triotp": "cycle-triotp",
+}
+RESTART_OF = {
+    "trio": "restart-trio",
+    "proctree": "restart-proctree",
+    "anyio": "restart-anyio",
+    "triotp": "restart-triotp",
+}
+
+
+def peer_of(side: str) -> str | None:
+    """The peer whose interpreter runs ``side``'s workloads, or None for ours."""
+    return side if side in PEERS else None
+
+
+def plan_peers(sizes: Sizes, peers: Iterable[str]) -> list[Job]:
+    """(g)'s jobs, leaving out the peers that are skipped."""
+    runs = {"trio", "proctree", "Supervisor", *peers}
+    jobs: list[Job] = []
+    for n in sizes.peers:
+        jobs += [
+            (case, n)
+            for side, case in FLAT_CASES.items()
+            if side in runs and n <= FLAT_MAX.get(side, n)
+        ]
+    jobs += [(c, sizes.cycles) for side, c in CYCLE_OF.items() if side in runs]
+    jobs += [(c, sizes.restarts) for side, c in RESTART_OF.items() if side in runs]
+    return jobs
+
+
+def plan(sections: str, sizes: Sizes, peers: Iterable[str]) -> list[Job]:
+    """Every job of the chosen sections, once; ``peers``: the ones that run."""
+    peers = set(peers)
+    triotp = "triotp" in peers
     jobs: list[Job] = []
     if "a" in sections:
         jobs += [("trio", sizes.flat), ("go", sizes.flat), ("go-graceful", sizes.flat)]
@@ -211,13 +338,16 @@ def plan(sections: str, sizes: Sizes, triotp: bool) -> list[Job]:
         jobs += [("sup-triotp", sizes.supervised)] if triotp else []
         jobs += [("restart-proctree", sizes.restarts)]
         jobs += [("restart-triotp", sizes.restarts)] if triotp else []
-    return list(dict.fromkeys(jobs))  # (a) and (c) share bare trio runs
+    if "g" in sections:
+        jobs += plan_peers(sizes, peers)
+    # (a), (c) and (g) share bare trio runs, (e), (f) and (g) others.
+    return list(dict.fromkeys(jobs))
 
 
 def rounds_for(job: Job, repeats: int, quick: bool) -> int:
     """Rounds for a job of size ``n``: short, noisy jobs get more (not in --quick)."""
     case, n = job
-    if quick or case in LONG_CASES:
+    if quick or (case in LONG_CASES and n >= LONG_N):
         return repeats
     return repeats * max(1, min(MAX_EXTRA, SHORT_N // n))
 
@@ -228,7 +358,7 @@ def measure(
     quick: bool,
     timeout: float,
     use_gc: bool,
-    triotp_python: Path | None,
+    pythons: dict[str, Path],
 ) -> Results:
     """Run every job its rounds, round after round, each in a fresh process."""
     results = Results()
@@ -247,7 +377,7 @@ def measure(
                 continue
             started = time.perf_counter()
             try:
-                figures = run_job(case, n, timeout, use_gc, triotp_python)
+                figures = run_job(case, n, timeout, use_gc, pythons)
             except BenchError as exc:
                 results.errors[job] = str(exc)
                 log(f"{label}: ERROR {exc}")
@@ -278,14 +408,21 @@ def log(message: str) -> None:
 # ---------------------------------------------------------------- report
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """Align a table: the first column left, the others right."""
+def table(
+    headers: Sequence[str], rows: Iterable[Sequence[str]], note: bool = False
+) -> str:
+    """Align a table: the first column left, the others right.
+
+    With ``note``, the last column is a free text, aligned left too.
+    """
     body = [list(headers), *[list(r) for r in rows]]
     widths = [max(len(r[i]) for r in body) for i in range(len(headers))]
 
     def line(cells: Sequence[str]) -> str:
         out = [cells[0].ljust(widths[0])]
         out += [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
+        if note:
+            out[-1] = cells[-1].ljust(widths[-1])
         return "  " + "  ".join(out).rstrip()
 
     rule = "  " + "  ".join("-" * w for w in widths)
@@ -527,11 +664,10 @@ def section_e(res: Results, n: int) -> str:
     return title + "\n" + table(headers, rows)
 
 
-def section_f(res: Results, sizes: Sizes, triotp: str | None) -> str:
-    """(f): start+close of a supervised fleet, and restart latency (info).
-
-    ``triotp`` describes triotp's interpreter, or is None when it is missing.
-    """
+def section_f(res: Results, sizes: Sizes, peers: PeerSetup) -> str:
+    """(f): start+close of a supervised fleet, and restart latency (info)."""
+    triotp = peers.about["triotp"] if peers.runs("triotp") else None
+    no_triotp = peers.about.get("triotp", PEERS["triotp"].skipped)
     n, k = sizes.supervised, sizes.restarts
     p_job, t_job = ("sup-proctree", n), ("sup-triotp", n)
     figures: dict[str, tuple[float | None, ...]] = {}
@@ -560,7 +696,7 @@ def section_f(res: Results, sizes: Sizes, triotp: str | None) -> str:
         [
             "triotp: supervisor.start, nursery cancel",
             *cells("triotp"),
-            NO_TRIOTP if triotp is None else "",
+            no_triotp if triotp is None else "",
         ],
         [
             "triotp / proctree",
@@ -588,7 +724,7 @@ def section_f(res: Results, sizes: Sizes, triotp: str | None) -> str:
     ):
         job = (f"restart-{side}", k)
         if side == "triotp" and triotp is None:
-            r_rows.append([label, "-", "-", "-", NO_TRIOTP])
+            r_rows.append([label, "-", "-", "-", no_triotp])
             continue
         med, p90 = res.median(job, "restart"), res.median(job, "restart_p90")
         r_rows.append(
@@ -602,7 +738,7 @@ def section_f(res: Results, sizes: Sizes, triotp: str | None) -> str:
         "",
     ]
     second = table(r_headers, r_rows)
-    where = NO_TRIOTP if triotp is None else triotp
+    where = no_triotp if triotp is None else triotp
     title = (
         "(f) supervisor vs triotp: start+close of a fleet, per child; "
         "restart latency, raise to the next run's first line\n"
@@ -611,22 +747,281 @@ def section_f(res: Results, sizes: Sizes, triotp: str | None) -> str:
     return title + "\n" + first + "\n\n" + second
 
 
-def describe_triotp(python: Path | None) -> str | None:
-    """Which triotp, trio and Python ``python`` runs, or None if it is missing."""
-    if python is None:
-        return None
-    try:
-        done = subprocess.run(
-            [str(python), str(HERE / "triotp_workloads.py"), "--describe"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+FLAT_LABELS = {
+    "trio": "bare trio: nursery.start_soon, cancel",
+    "proctree": "proctree: root.go(fn), aclose(grace=0)",
+    "Supervisor": "proctree: Supervisor of N, aclose(grace=0)",
+    "anyio": "anyio: TaskGroup.start_soon, cancel",
+    "async-service": "async-service: manager.run_task, cancel()",
+    "triotp": "triotp: supervisor.start of N specs, cancel",
+}
+CYCLE_LABELS = {
+    "trio": "bare trio: 3 nested nurseries, nursery.start",
+    "proctree": "proctree: sequential(leaf x 3), start(), stop()",
+    "anyio": "anyio: 3 nested task groups, tg.start",
+    "async-service": "async-service: 3 nested run_child_service",
+    "triotp": "triotp: 1 supervisor of 3 children (no order)",
+}
+RESTART_LABELS = {
+    "trio": "bare trio: hand-written loop, nursery per run",
+    "proctree": "proctree: Supervisor, RestartPolicy.immediate()",
+    "anyio": "anyio: hand-written loop, task group per run",
+    "async-service": "async-service",
+    "triotp": "triotp: supervisor, PERMANENT child",
+}
+NO_RESTART = "n/a (no restart primitive)"
+
+
+def section_g(res: Results, sizes: Sizes, peers: PeerSetup) -> str:
+    """(g): the peers side by side: spawn+close, 3 services, restarts."""
+
+    def skipped(side: str) -> str | None:
+        peer = peer_of(side)
+        if peer is None or peers.runs(peer):
+            return None
+        return peers.about.get(peer, PEERS[peer].skipped)
+
+    def phases_row(
+        label: str, job: Job, keys: tuple[str, str], base: Job, per: int
+    ) -> list[str]:
+        a, b = res.median(job, keys[0]), res.median(job, keys[1])
+        base_a, base_b = res.median(base, keys[0]), res.median(base, keys[1])
+        total = None if a is None or b is None else a + b
+        base_total = None if base_a is None or base_b is None else base_a + base_b
+        note = "(baseline)" if job == base else ""
+        if job in res.errors:
+            note = "error (see Errors)"
+        return [
+            label,
+            us(a, per),
+            fmt_ratio(ratio(a, base_a)),
+            us(b, per),
+            fmt_ratio(ratio(b, base_b)),
+            us(total, per),
+            fmt_ratio(ratio(total, base_total)),
+            note,
+        ]
+
+    def blank(label: str, note: str) -> list[str]:
+        return [label, "-", "-", "-", "-", "-", "-", note]
+
+    # 1. spawn + close of N children under one parent.
+    flat_rows: list[list[str]] = []
+    for n in sizes.peers:
+        base = ("trio", n)
+        for side, case in FLAT_CASES.items():
+            label = f"{n:>7,}  {FLAT_LABELS[side]}"
+            why = skipped(side)
+            if why is not None:
+                flat_rows.append(blank(label, why))
+            elif n > FLAT_MAX.get(side, n):
+                flat_rows.append(blank(label, FLAT_NOT_RUN[side]))
+            else:
+                flat_rows.append(
+                    phases_row(label, (case, n), ("spawn", "close"), base, n)
+                )
+    flat = table(
+        [
+            "      N  side",
+            "spawn us",
+            "x trio",
+            "close us",
+            "x trio",
+            "total us",
+            "x trio",
+            "",
+        ],
+        flat_rows,
+        note=True,
+    )
+
+    # 2. three services started in order and stopped in reverse.
+    k = sizes.cycles
+    cycle_rows = []
+    for side, case in CYCLE_OF.items():
+        why = skipped(side)
+        if why is not None:
+            cycle_rows.append(blank(CYCLE_LABELS[side], why))
+        else:
+            cycle_rows.append(
+                phases_row(
+                    CYCLE_LABELS[side],
+                    (case, k),
+                    ("start", "stop"),
+                    ("trio-nested", k),
+                    k,
+                )
+            )
+    cycles = table(
+        [
+            f"{k:,} cycles, 3 services",
+            "start us",
+            "x trio",
+            "stop us",
+            "x trio",
+            "total us",
+            "x trio",
+            "",
+        ],
+        cycle_rows,
+        note=True,
+    )
+
+    # 3. a child that fails and is restarted at once, K times.
+    r = sizes.restarts
+    base_restart = res.median(("restart-trio", r), "restart")
+    restart_rows = []
+    for side in RESTART_LABELS:
+        why = skipped(side)
+        if side not in RESTART_OF:
+            restart_rows.append([RESTART_LABELS[side], "-", "-", "-", NO_RESTART])
+        elif why is not None:
+            restart_rows.append([RESTART_LABELS[side], "-", "-", "-", why])
+        else:
+            job = (RESTART_OF[side], r)
+            med, p90 = res.median(job, "restart"), res.median(job, "restart_p90")
+            note = "(baseline)" if side == "trio" else ""
+            if job in res.errors:
+                note = "error (see Errors)"
+            restart_rows.append(
+                [
+                    RESTART_LABELS[side],
+                    us(med, 1),
+                    us(p90, 1),
+                    fmt_ratio(ratio(med, base_restart)),
+                    note,
+                ]
+            )
+    restarts = table(
+        [f"{r:,} restarts, per restart", "median us", "p90 us", "x trio", ""],
+        restart_rows,
+        note=True,
+    )
+
+    # The targets: proctree's close per child against the peers'.
+    def close(case: str, n: int) -> float | None:
+        return res.median((case, n), "close")
+
+    n_as, n_tp = ASYNC_SERVICE_CAP - 1, FLAT_MAX["triotp"]
+    target_rows = []
+    for label, peer, peer_job, ours, limit in (
+        (
+            f"async-service / proctree go, N = {n_as:,}",
+            "async-service",
+            ("async-service", n_as),
+            ("go", n_as),
+            TARGET_VS_ASYNC_SERVICE,
+        ),
+        (
+            f"triotp / proctree go, N = {n_tp:,}",
+            "triotp",
+            ("sup-triotp", n_tp),
+            ("go", n_tp),
+            TARGET_VS_TRIOTP,
+        ),
+        (
+            f"triotp / proctree Supervisor, N = {n_tp:,}",
+            "triotp",
+            ("sup-triotp", n_tp),
+            ("sup-proctree", n_tp),
+            TARGET_VS_TRIOTP,
+        ),
+    ):
+        want = f">= {limit:g}x"
+        if not peers.runs(peer):
+            target_rows.append([label, "-", "-", "-", want, "n/a (peer skipped)"])
+            continue
+        if peer_job[1] not in sizes.peers:
+            target_rows.append([label, "-", "-", "-", want, "n/a (N not run)"])
+            continue
+        theirs, mine = close(*peer_job), close(*ours)
+        speedup = ratio(theirs, mine)
+        if speedup is None:
+            result = "n/a (error)"
+        else:
+            result = "PASS" if speedup >= limit else "FAIL"
+        target_rows.append(
+            [
+                label,
+                us(theirs, peer_job[1]),
+                us(mine, ours[1]),
+                fmt_ratio(speedup),
+                want,
+                result,
+            ]
         )
-    except (OSError, subprocess.SubprocessError) as exc:
-        return f"{python} (cannot tell the versions: {exc})"
-    return f"{done.stdout.strip()} at {python}"
+    targets = table(
+        [
+            "close per child, peer / proctree",
+            "peer us",
+            "proctree us",
+            "ratio",
+            "target",
+            "result",
+        ],
+        target_rows,
+    )
+
+    about = "\n".join(f"  {name}: {peers.about[name]}" for name in PEERS)
+    title = (
+        "(g) peers side by side, the same work in each (x trio: vs bare trio "
+        "in this run)\n" + about
+    )
+    return "\n\n".join(
+        [
+            title + "\n\n  1. spawn + close of N children under one parent, "
+            "per child\n" + flat,
+            "  2. start 3 services in order, stop them in reverse, per cycle\n"
+            + cycles,
+            "  3. a child that fails as soon as it runs, restarted at once: "
+            "its raise to its next run's first line\n" + restarts,
+            "  targets: proctree's close per child against the peers'\n" + targets,
+        ]
+    )
+
+
+@dataclass
+class PeerSetup:
+    """The peers that run, with their interpreters, and a line about each."""
+
+    pythons: dict[str, Path] = field(default_factory=dict)
+    about: dict[str, str] = field(default_factory=dict)  # versions, or why skipped
+
+    def runs(self, name: str) -> bool:
+        return name in self.pythons
+
+
+def find_peers(wanted: Iterable[str], given: dict[str, Path | None]) -> PeerSetup:
+    """Ask each wanted peer's interpreter for its versions; skip those that fail.
+
+    ``given`` maps a peer to the interpreter chosen for it, None if missing.
+    """
+    setup = PeerSetup()
+    for name in wanted:
+        peer, python = PEERS[name], given.get(name)
+        if python is None:
+            setup.about[name] = peer.skipped
+            continue
+        try:
+            done = subprocess.run(
+                [str(python), str(HERE / peer.script), "--describe"],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=120,
+                env=without_pythonpath(),
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            setup.about[name] = f"skipped: cannot run {python}: {exc}"
+            continue
+        if done.returncode != 0:
+            lines = done.stderr.strip().splitlines()
+            why = lines[-1] if lines else f"status {done.returncode}"
+            setup.about[name] = f"skipped: {python} {peer.script} failed: {why}"
+            continue
+        setup.pythons[name] = python
+        setup.about[name] = f"{done.stdout.strip()} at {python}"
+    return setup
 
 
 def git(where: Path, *args: str) -> str | None:
@@ -681,9 +1076,11 @@ def report(
     repeats: int,
     quick: bool,
     use_gc: bool,
-    triotp: str | None = None,
+    peers: PeerSetup,
+    heading: str | None = None,
 ) -> str:
-    parts = [header(repeats, quick, use_gc)]
+    """The tables; ``heading``, taken before the run, names what was measured."""
+    parts = [heading or header(repeats, quick, use_gc)]
     if "a" in sections:
         parts.append(section_a(res, sizes.flat))
     if "b" in sections:
@@ -697,7 +1094,9 @@ def report(
     if "e" in sections:
         parts.append(section_e(res, sizes.cycles))
     if "f" in sections:
-        parts.append(section_f(res, sizes, triotp))
+        parts.append(section_f(res, sizes, peers))
+    if "g" in sections:
+        parts.append(section_g(res, sizes, peers))
     if res.errors:
         lines = [f"  {case} n={n:,}: {msg}" for (case, n), msg in res.errors.items()]
         parts.append("Errors:\n" + "\n".join(lines))
@@ -734,8 +1133,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             "children, (b) memory per idle node, (c) close time of trees of "
             "10k, 100k and 1M nodes, (d) a 100,000-deep chain, (e) start+stop "
             "of a 3-deep sequential of leafs, (f) a Supervisor against "
-            "triotp 0.2.1 (start+close of 10,000 children, restart latency; "
-            "triotp runs in its own interpreter, see --triotp-python). Prints "
+            "triotp 0.2.1 (start+close of 10,000 children, restart latency), "
+            "(g) the peers side by side: bare trio, anyio task groups, "
+            "async-service 0.1.0a11 and triotp 0.2.1 (spawn+close of N "
+            "children, 3 services started and stopped in order, restarts; "
+            "each peer runs in its own interpreter, see --PEER-python). Prints "
             "one table with PASS/FAIL next to each target."
         ),
         epilog=(
@@ -753,7 +1155,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help=(
             "smoke run with small N: 10k tasks, trees of 10k and 100k, "
-            "a 10k chain, 500 start+stop cycles"
+            "a 10k chain, 500 start+stop cycles, 200 restarts, peers at "
+            "N = 999 and 10k"
         ),
     )
     parser.add_argument(
@@ -807,27 +1210,43 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="PATH",
         help="also write every round's raw figures to PATH as JSON",
     )
-    parser.add_argument(
-        "--triotp-python",
-        type=Path,
-        default=DEFAULT_TRIOTP_PYTHON if DEFAULT_TRIOTP_PYTHON.exists() else None,
-        metavar="PATH",
-        help=(
-            "the Python of a virtualenv with triotp 0.2.1 (and not proctree), "
-            f"for (f) (default {DEFAULT_TRIOTP_PYTHON} if it exists; "
-            "without one the triotp rows are skipped)"
-        ),
-    )
+    for peer in PEERS.values():
+        default = peer.default_python or Path(sys.executable)
+        exists = default.exists()
+        parser.add_argument(
+            peer.option,
+            type=Path,
+            default=default if exists else None,
+            metavar="PATH",
+            help=(
+                f"the Python of a virtualenv with {peer.name} (and not proctree), "
+                f"for {'(f) and ' if peer.name == 'triotp' else ''}(g) "
+                f"(default {default if peer.default_python else 'this one'}"
+                f"{' if it exists' if peer.default_python else ''}; "
+                f"without one the {peer.name} rows are skipped)"
+            ),
+        )
     parser.add_argument("--worker", choices=sorted(CASES), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not args.only or set(args.only) - set(SECTIONS):
         parser.error(f"--only takes letters from {SECTIONS!r}, got {args.only!r}")
     if args.timeout <= 0:
         parser.error("--timeout must be positive")
-    if args.triotp_python is not None and not args.triotp_python.exists():
-        log(f"no triotp interpreter at {args.triotp_python}: (f) skips triotp")
-        args.triotp_python = None
+    for peer in PEERS.values():
+        python = peer_python(args, peer)
+        if python is not None and not python.exists():
+            log(f"no {peer.name} interpreter at {python}: skipping {peer.name}")
+            setattr(args, python_dest(peer), None)
     return args
+
+
+def python_dest(peer: Peer) -> str:
+    return peer.option.removeprefix("--").replace("-", "_")
+
+
+def peer_python(args: argparse.Namespace, peer: Peer) -> Path | None:
+    python: Path | None = getattr(args, python_dest(peer))
+    return python
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -839,15 +1258,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return profile(args.profile, args.n, args.phase, args.top, args.use_gc)
     sections = "".join(s for s in SECTIONS if s in args.only)
     sizes = QUICK if args.quick else FULL
-    triotp = describe_triotp(args.triotp_python) if "f" in sections else None
-    jobs = plan(sections, sizes, triotp is not None)
+    wanted = list(PEERS) if "g" in sections else ["triotp"] if "f" in sections else []
+    peers = find_peers(
+        wanted, {name: peer_python(args, PEERS[name]) for name in wanted}
+    )
+    for name in wanted:
+        log(f"{name}: {peers.about[name]}")
+    jobs = plan(sections, sizes, peers.pythons)
+    # Before the run: the checkout may move on (a commit) while it lasts.
+    heading = header(args.repeats, args.quick, args.use_gc)
     runs = sum(rounds_for(job, args.repeats, args.quick) for job in jobs)
     log(f"running {len(jobs)} measurements, {runs} processes in all")
     results = measure(
-        jobs, args.repeats, args.quick, args.timeout, args.use_gc, args.triotp_python
+        jobs, args.repeats, args.quick, args.timeout, args.use_gc, peers.pythons
     )
     print(
-        report(results, sections, sizes, args.repeats, args.quick, args.use_gc, triotp)
+        report(
+            results,
+            sections,
+            sizes,
+            args.repeats,
+            args.quick,
+            args.use_gc,
+            peers,
+            heading,
+        )
     )
     if args.json is not None:
         try:

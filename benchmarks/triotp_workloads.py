@@ -1,4 +1,4 @@
-"""The triotp twins of the (f) supervisor workloads, run by triotp's interpreter.
+"""The triotp workloads of (f) and of the peers' table, run by triotp's interpreter.
 
 run.py starts this file as a script with another Python (``--triotp-python``,
 by default /tmp/triotp-venv/bin/python): triotp 0.2.1 pins trio 0.19, so it
@@ -10,8 +10,6 @@ Excluded from mypy: triotp ships no type information (no py.typed).
 
 from __future__ import annotations
 
-import argparse
-import gc
 import statistics
 import sys
 import time
@@ -23,7 +21,7 @@ import trio.testing
 from logbook import NullHandler  # triotp's logging library
 from triotp import supervisor
 
-from phases import Phases, print_result
+from phases import Phases, worker_main
 
 Metrics = dict[str, float]
 
@@ -139,9 +137,62 @@ def triotp_restart(n: int, phases: Phases) -> Metrics:
     }
 
 
+# ------------------------------------------- 3 services started and stopped
+# triotp's twin of (e) and of the peers' dependency rows: one supervisor of
+# 3 children, its documented use. triotp has no notion of a child being
+# "up" (a child's monitor reports started before the child has run) and no
+# ordered stop (the stop cancels every child at once), so a cycle's start
+# waits until all 3 children have run their first line, and its stop
+# cancels the nursery that holds the supervisor and leaves it.
+
+
+class _Three:
+    """Counts the children of one cycle that have run; wakes the cycle at 3."""
+
+    def __init__(self) -> None:
+        self.up = 0
+        self.all_up = trio.Event()
+
+    async def child(self) -> None:
+        self.up += 1
+        if self.up == 3:
+            self.all_up.set()
+        await trio.sleep_forever()
+
+
+def triotp_cycles(n: int, phases: Phases) -> Metrics:
+    """N cycles: ``supervisor.start`` of 3 children until they run, then cancel."""
+    opts = supervisor.options()
+
+    async def main() -> None:
+        for _ in range(n):
+            phases.mark("start")
+            three = _Three()
+            specs = [
+                supervisor.child_spec(
+                    id=f"service-{i}",
+                    task=three.child,
+                    args=[],
+                    restart=supervisor.restart_strategy.PERMANENT,
+                )
+                for i in range(3)
+            ]
+            async with trio.open_nursery() as nursery:
+                await nursery.start(supervisor.start, specs, opts)
+                await three.all_up.wait()
+                phases.mark("stop")
+                nursery.cancel_scope.cancel()
+            phases.mark(None)
+
+    with _quiet().applicationbound():
+        trio.run(main)
+    return {}
+
+
 CASES: dict[str, Callable[[int, Phases], Metrics]] = {
     "sup-triotp": triotp_fleet,
     "restart-triotp": triotp_restart,
+    "cycle-triotp": triotp_cycles,
 }
 
 
@@ -152,30 +203,5 @@ def describe() -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="One triotp workload (run by benchmarks/run.py)."
-    )
-    parser.add_argument("--worker", choices=sorted(CASES))
-    parser.add_argument("--n", type=int, default=10_000)
-    parser.add_argument("--no-gc", dest="use_gc", action="store_false")
-    parser.add_argument(
-        "--describe", action="store_true", help="print the versions and exit"
-    )
-    args = parser.parse_args(argv)
-    if args.describe:
-        print(describe())
-        return 0
-    if args.worker is None:
-        parser.error("--worker or --describe is required")
-    if not args.use_gc:
-        gc.disable()
-    phases = Phases()
-    metrics = CASES[args.worker](args.n, phases)
-    metrics.update(phases.seconds)
-    print_result(metrics)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(worker_main(CASES, describe))

@@ -444,6 +444,55 @@ def supervisor_restart(n: int, phases: Phases) -> Metrics:
     }
 
 
+class _FlakyTask:
+    """A bare task that fails as soon as it runs, N times (see _Flaky).
+
+    ``restart`` is the time from its raise to the first line of its next run.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.samples: list[float] = []
+        self.raised_at: float | None = None
+
+    async def run(self) -> None:
+        now = time.perf_counter()
+        if self.raised_at is not None:
+            self.samples.append(now - self.raised_at)
+            self.raised_at = None
+        if len(self.samples) >= self.n:
+            return
+        self.raised_at = time.perf_counter()
+        raise RuntimeError("flaky child fails")
+
+
+def trio_restart(n: int, phases: Phases) -> Metrics:
+    """N restarts by a hand-written loop: a nursery per run, catch, run again.
+
+    The peers' baseline: the child runs as a task of its own (as under a
+    supervisor), and the loop around it catches its failure and starts it
+    again at once.
+    """
+    flaky = _FlakyTask(n)
+
+    async def main() -> None:
+        phases.mark("restarts")
+        while len(flaky.samples) < n:
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(flaky.run)
+            except* RuntimeError:
+                pass  # restart it
+        phases.mark(None)
+
+    trio.run(main)
+    samples = sorted(flaky.samples)
+    return {
+        "restart": statistics.median(samples),
+        "restart_p90": samples[int(len(samples) * 0.9)],
+    }
+
+
 CASES: dict[str, tuple[Workload, str]] = {
     "trio": (trio_flat, "bare trio: N x start_soon(sleep_forever), cancel"),
     "go": (
@@ -490,6 +539,10 @@ CASES: dict[str, tuple[Workload, str]] = {
     "restart-proctree": (
         supervisor_restart,
         "proctree: N restarts of a child that fails, immediate policy",
+    ),
+    "restart-trio": (
+        trio_restart,
+        "bare trio: N restarts of a task that fails, by a hand-written loop",
     ),
 }
 """Every workload by name, with a one-line description."""
