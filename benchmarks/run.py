@@ -320,11 +320,19 @@ def plan(sections: str, sizes: Sizes, peers: Iterable[str]) -> list[Job]:
     triotp = "triotp" in peers
     jobs: list[Job] = []
     if "a" in sections:
-        jobs += [("trio", sizes.flat), ("go", sizes.flat), ("go-graceful", sizes.flat)]
+        jobs += [
+            (case, sizes.flat) for case in ("trio", "trio-scoped", "go", "go-graceful")
+        ]
     if "b" in sections:
         jobs += [
             (case, sizes.memory)
-            for case in ("mem-trio", "mem-go", "mem-go-graceful", "mem-with_parent")
+            for case in (
+                "mem-trio",
+                "mem-trio-scoped",
+                "mem-go",
+                "mem-go-graceful",
+                "mem-with_parent",
+            )
         ]
     if "c" in sections:
         for n in sizes.trees:
@@ -455,6 +463,7 @@ def section_a(res: Results, n: int) -> str:
     rows = []
     for case, label in (
         ("trio", "bare trio: start_soon, nursery cancel"),
+        ("trio-scoped", "floor: bare task in its own CancelScope"),
         ("go", "go: sleep_forever, aclose(grace=0)"),
         ("go-graceful", "go: await proc.closing, aclose()"),
     ):
@@ -464,13 +473,16 @@ def section_a(res: Results, n: int) -> str:
         r_both = ratio(
             both, None if b_spawn is None or b_close is None else b_spawn + b_close
         )
-        target = (
-            "(baseline)"
-            if case == "trio"
-            # The target is on spawn + close together, as the issue states it;
-            # each phase's own ratio is shown beside it.
-            else verdict({"total": r_both}, TARGET_SPAWN_CLOSE)
-        )
+        if case == "trio":
+            target = "(baseline)"
+        elif case == "trio-scoped":
+            # What any task that can be forced alone costs (docs/design.md,
+            # section 11): the line under which no go process can be.
+            target = "(floor)"
+        else:
+            # The target is on spawn + close together, as the issue states
+            # it; each phase's own ratio is shown beside it.
+            target = verdict({"total": r_both}, TARGET_SPAWN_CLOSE)
         rows.append(
             [
                 label,
@@ -502,6 +514,7 @@ def section_b(res: Results, n: int) -> str:
     rows = []
     for case, label, target in (
         ("mem-trio", "bare trio task (sleep_forever)", False),
+        ("mem-trio-scoped", "floor: bare task in its own CancelScope", False),
         ("mem-go", "go node, fn sleeping forever", True),
         ("mem-go-graceful", "go node, fn awaiting proc.closing", False),
         ("mem-with_parent", "with_parent node (no task)", False),
@@ -510,6 +523,8 @@ def section_b(res: Results, n: int) -> str:
         r = ratio(size, base)
         if case == "mem-trio":
             note = "(baseline)"
+        elif case == "mem-trio-scoped":
+            note = "(floor)"
         elif target:
             note = verdict({"memory": r}, TARGET_MEMORY)
         else:

@@ -40,6 +40,12 @@ async def _sleeper() -> None:
     await trio.sleep_forever()
 
 
+async def _scoped_sleeper() -> None:
+    # The floor for a task that can be forced alone: its own cancel scope.
+    with trio.CancelScope():
+        await trio.sleep_forever()
+
+
 async def _go_sleeper(proc: proctree.Process) -> None:
     await trio.sleep_forever()
 
@@ -59,21 +65,27 @@ def _check_closed(root: proctree.Process | None) -> None:
 # ----------------------------------------------- (a) and (c): flat spawn+close
 
 
-def trio_flat(n: int, phases: Phases) -> Metrics:
-    """N bare tasks: ``start_soon`` each, then cancel the nursery."""
+def _trio_flat(body: Callable[[], Awaitable[None]]) -> Workload:
+    """N bare tasks running ``body``: ``start_soon`` each, then cancel."""
 
-    async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            phases.mark("spawn")
-            for _ in range(n):
-                nursery.start_soon(_sleeper)
-            await trio.testing.wait_all_tasks_blocked()
-            phases.mark("close")
-            nursery.cancel_scope.cancel()
-        phases.mark(None)
+    def workload(n: int, phases: Phases) -> Metrics:
+        async def main() -> None:
+            async with trio.open_nursery() as nursery:
+                phases.mark("spawn")
+                for _ in range(n):
+                    nursery.start_soon(body)
+                await trio.testing.wait_all_tasks_blocked()
+                phases.mark("close")
+                nursery.cancel_scope.cancel()
+            phases.mark(None)
 
-    trio.run(main)
-    return {}
+        trio.run(main)
+        return {}
+
+    return workload
+
+
+trio_flat = _trio_flat(_sleeper)
 
 
 def _go_flat(fn: GoFn, grace: float | None) -> Workload:
@@ -110,27 +122,34 @@ def _traced_bytes() -> int:
     return tracemalloc.get_traced_memory()[0]
 
 
-def trio_memory(n: int, phases: Phases) -> Metrics:
-    """Bytes held by N idle bare tasks (tracemalloc)."""
-    out: Metrics = {}
+def _trio_memory(body: Callable[[], Awaitable[None]]) -> Workload:
+    """Bytes held by N idle bare tasks running ``body`` (tracemalloc)."""
 
-    async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            before = _traced_bytes()
-            phases.mark("spawn")
-            for _ in range(n):
-                nursery.start_soon(_sleeper)
-            await trio.testing.wait_all_tasks_blocked()
-            phases.mark(None)
-            out["bytes"] = (_traced_bytes() - before) / n
-            nursery.cancel_scope.cancel()
+    def workload(n: int, phases: Phases) -> Metrics:
+        out: Metrics = {}
 
-    tracemalloc.start()
-    try:
-        trio.run(main)
-    finally:
-        tracemalloc.stop()
-    return out
+        async def main() -> None:
+            async with trio.open_nursery() as nursery:
+                before = _traced_bytes()
+                phases.mark("spawn")
+                for _ in range(n):
+                    nursery.start_soon(body)
+                await trio.testing.wait_all_tasks_blocked()
+                phases.mark(None)
+                out["bytes"] = (_traced_bytes() - before) / n
+                nursery.cancel_scope.cancel()
+
+        tracemalloc.start()
+        try:
+            trio.run(main)
+        finally:
+            tracemalloc.stop()
+        return out
+
+    return workload
+
+
+trio_memory = _trio_memory(_sleeper)
 
 
 def _proctree_memory(make: Callable[[proctree.Process], object]) -> Workload:
@@ -495,6 +514,10 @@ def trio_restart(n: int, phases: Phases) -> Metrics:
 
 CASES: dict[str, tuple[Workload, str]] = {
     "trio": (trio_flat, "bare trio: N x start_soon(sleep_forever), cancel"),
+    "trio-scoped": (
+        _trio_flat(_scoped_sleeper),
+        "bare trio, each task in its own CancelScope: start_soon, cancel",
+    ),
     "go": (
         _go_flat(_go_sleeper, 0.0),
         "proctree: N x root.go(fn sleeping forever), aclose(grace=0)",
@@ -504,6 +527,10 @@ CASES: dict[str, tuple[Workload, str]] = {
         "proctree: N x root.go(fn awaiting proc.closing), aclose()",
     ),
     "mem-trio": (trio_memory, "bytes per idle bare trio task"),
+    "mem-trio-scoped": (
+        _trio_memory(_scoped_sleeper),
+        "bytes per idle bare trio task inside its own CancelScope",
+    ),
     "mem-go": (
         _proctree_memory(lambda root: root.go(_go_sleeper)),
         "bytes per idle go node (fn sleeping forever)",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import socket
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from concurrent import futures
@@ -355,6 +356,13 @@ async def test_a_stopped_grpc_server_is_freed_by_refcount(
                 await p.stop()
         ref = weakref.ref(p)
         del p
+        # trio's worker thread hands the stop's result back, then drops its
+        # own reference to the calling task (whose context names p) when its
+        # job function returns: a moment later, on another thread. Give it
+        # that moment; gc stays off, so only refcounting can free p.
+        give_up = time.monotonic() + LIMIT
+        while ref() is not None and time.monotonic() < give_up:
+            await trio.sleep(0.001)
         assert ref() is None
     finally:
         gc.enable()

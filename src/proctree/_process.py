@@ -678,7 +678,9 @@ def _drive(closes: list[tuple[Process, float | None]], settles: list[Process]) -
                 host = p._host
                 if host is not None and host.instruments:
                     _emit(host, "closing", p)
-                settles.append(p)
+                if not p._task_alive:
+                    # A running task settles the process when it ends.
+                    settles.append(p)
             p._forced = forced
             scope = p._scope
             if scope is not None:
@@ -856,7 +858,12 @@ async def _go_task(
 
 def _task_ended(p: Process, scope: trio.CancelScope) -> None:
     """Bookkeeping when a process's own task ends, however it ends."""
-    if scope.cancelled_caught and trio.current_time() >= scope.deadline:
+    deadline = scope.deadline
+    if (
+        scope.cancelled_caught
+        and deadline != math.inf
+        and trio.current_time() >= deadline
+    ):
         p._overran = True
         _logger.warning(
             "process %r did not end within its grace and was cancelled", p.path
