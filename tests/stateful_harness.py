@@ -399,6 +399,10 @@ class Machine:
         """The injected failures the root must report, once each."""
         return self.raised
 
+    def known_bugs(self) -> set[int]:
+        """Ids of failures a known bug (an xfail test) may lose or repeat."""
+        return set()
+
     def check_errors_once(self) -> None:
         """No error is lost: each expected failure leaves the root exactly once."""
         got = Counter(map(id, leaves(self.root_error)))
@@ -407,11 +411,12 @@ class Machine:
             if n != 1:
                 self.violation(f"{objs[key]!r} reported {n} times by the root")
         want = {id(e): e for e in self.expected_at_root()}
+        excused = self.known_bugs()
         for key, wanted in want.items():
-            if key not in got:
+            if key not in got and key not in excused:
                 self.violation(f"{wanted!r} was lost: the root did not report it")
         for key, reported in objs.items():
-            if key not in want:
+            if key not in want and key not in excused:
                 self.violation(f"the root reported {reported!r}, which it should not")
 
 

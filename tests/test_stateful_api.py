@@ -52,11 +52,12 @@ from __future__ import annotations
 import contextlib
 import signal
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import pytest
 import trio
+import trio.testing
 from hypothesis import strategies as st
 
 import proctree
@@ -575,4 +576,628 @@ def test_path_of_a_close_only_cycle_through_the_root() -> None:
     assert [type(exc) for exc in leaves(info.value)] == [Boom]
 
 
-MACHINES: tuple[type[Machine], ...] = (ProcessMachine,)
+# ================================================================== runners
+
+
+Spec = tuple[object, ...]
+"""A runner tree: ("nop",), ("leaf", graceful, stop_fails), ("start_stop",
+start_fails, stop_fails, delay), ("raw", mode), (combinator, [specs]),
+("prefixed", spec)."""
+
+LEAF_SPECS: st.SearchStrategy[Spec] = st.one_of(
+    st.just(("nop",)),
+    st.tuples(st.just("leaf"), st.booleans(), st.booleans()),
+    st.tuples(
+        st.just("start_stop"),
+        st.booleans(),
+        st.booleans(),
+        st.sampled_from((0.0, 0.0, 2.0)),
+    ),
+    st.tuples(st.just("raw"), st.sampled_from(("ok", "fails", "returns", "slow"))),
+)
+SPECS: st.SearchStrategy[Spec] = st.recursive(
+    LEAF_SPECS,
+    lambda inner: st.one_of(
+        st.tuples(
+            st.sampled_from(("sequential", "chain", "parallel")),
+            st.lists(inner, min_size=1, max_size=3),
+        ),
+        st.tuples(st.just("prefixed"), inner),
+    ),
+    max_leaves=5,
+)
+
+
+def fails_to_start(spec: Spec) -> bool:
+    """Whether a runner built from ``spec`` must fail its start."""
+    kind = spec[0]
+    if kind == "start_stop":
+        return bool(spec[1])
+    if kind == "raw":
+        return spec[1] in ("fails", "returns")
+    if kind in ("sequential", "chain", "parallel"):
+        children = spec[1]
+        assert isinstance(children, list)
+        return any(fails_to_start(c) for c in children)
+    if kind == "prefixed":
+        inner = spec[1]
+        assert isinstance(inner, tuple)
+        return fails_to_start(inner)
+    return False
+
+
+@dataclass(eq=False)
+class Comp:
+    """One leaf component of a runner tree: what it did, in global order."""
+
+    kind: str
+    starts: list[int] = field(default_factory=list)
+    ready: list[int] = field(default_factory=list)
+    stops: list[int] = field(default_factory=list)
+    active: int = 0
+    started_ok: bool = False
+    stop_failures: list[BaseException] = field(default_factory=list)
+    """What it raised while starting or stopping (see known_bugs)."""
+    fail_now: bool = False
+    wake: trio.Event = field(default_factory=trio.Event)
+
+
+@dataclass(eq=False)
+class Node:
+    """A built runner tree node, to check the combinators' order."""
+
+    kind: str
+    comps: list[Comp]
+    children: list[Node]
+
+
+@dataclass(eq=False)
+class Top:
+    """A process made by new_process in the machine, and its runner tree."""
+
+    proc: proctree.Process
+    spec: Spec
+    node: Node
+    explicit_grace: bool = False
+    stop_requested: bool = False
+    start_outcome: str | None = None
+
+
+class RunnerMachine(Machine):
+    """new_process of random runner trees; start, stop, aclose, failures."""
+
+    OPS: ClassVar[tuple[str, ...]] = (
+        "new",
+        "new",
+        "start",
+        "start",
+        "start",
+        "stop",
+        "stop",
+        "aclose",
+        "kick",
+        "sleep",
+        "sleep",
+    )
+    MAX_STEPS = 30
+
+    def __init__(self, data: st.DataObject) -> None:
+        super().__init__(data)
+        self.tops: list[Top] = []
+        self.by_proc: dict[proctree.Process, Top] = {}
+        self.seq = 0
+        self.startup_ids: set[int] = set()
+
+    def tick(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    # ---------------------------------------------------------- building
+
+    def build(self, spec: Spec) -> tuple[proctree.Runner, Node]:
+        kind = str(spec[0])
+        if kind in ("sequential", "chain", "parallel"):
+            children = spec[1]
+            assert isinstance(children, list)
+            built = [self.build(c) for c in children]
+            combine = {
+                "sequential": proctree.sequential,
+                "chain": proctree.chain,
+                "parallel": proctree.parallel,
+            }[kind]
+            node = Node(
+                kind,
+                [c for _, n in built for c in n.comps],
+                [n for _, n in built],
+            )
+            return combine(*(r for r, _ in built)), node
+        if kind == "prefixed":
+            inner = spec[1]
+            assert isinstance(inner, tuple)
+            runner, node = self.build(inner)
+            return proctree.prefixed_error("pfx", runner), Node(
+                kind, node.comps, [node]
+            )
+        comp = Comp(kind)
+        node = Node(kind, [comp], [])
+        if kind == "nop":
+            return proctree.nop(), node
+        if kind == "leaf":
+            return self.build_leaf(comp, bool(spec[1]), bool(spec[2])), node
+        if kind == "start_stop":
+            return self.build_start_stop(
+                comp, bool(spec[1]), bool(spec[2]), float(str(spec[3]))
+            ), node
+        return self.build_raw(comp, str(spec[1])), node
+
+    def build_leaf(
+        self, comp: Comp, graceful: bool, stop_fails: bool
+    ) -> proctree.Runner:
+        machine = self
+
+        async def foreground() -> None:
+            comp.starts.append(machine.tick())
+            comp.started_ok = True
+            comp.active += 1
+            try:
+                await comp.wake.wait()
+                if comp.fail_now:
+                    raise machine.raising(machine.boom("leaf foreground"))
+            finally:
+                comp.active -= 1
+
+        async def graceful_stop() -> None:
+            comp.stops.append(machine.tick())
+            if stop_fails:
+                exc = machine.boom("leaf graceful_stop")
+                comp.stop_failures.append(exc)
+                raise machine.raising(exc)
+            comp.wake.set()
+
+        return proctree.leaf(
+            foreground, graceful_stop if graceful else None, name="leaf"
+        )
+
+    def build_start_stop(
+        self, comp: Comp, start_fails: bool, stop_fails: bool, delay: float
+    ) -> proctree.Runner:
+        machine = self
+
+        async def start() -> None:
+            comp.starts.append(machine.tick())
+            await trio.sleep(delay)
+            if start_fails:
+                exc = machine.boom("start_in_background")
+                comp.stop_failures.append(exc)
+                raise machine.raising(exc)
+            comp.started_ok = True
+
+        async def stop() -> None:
+            comp.stops.append(machine.tick())
+            if stop_fails:
+                exc = machine.boom("start_stop graceful_stop")
+                comp.stop_failures.append(exc)
+                raise machine.raising(exc)
+
+        return proctree.start_stop(start, stop, name="start_stop")
+
+    def build_raw(self, comp: Comp, mode: str) -> proctree.Runner:
+        machine = self
+
+        async def run(ready: Callable[[], Awaitable[None]]) -> None:
+            comp.starts.append(machine.tick())
+            comp.active += 1
+            try:
+                if mode == "fails":
+                    exc = machine.boom("raw runner before ready")
+                    comp.stop_failures.append(exc)
+                    raise machine.raising(exc)
+                if mode == "returns":
+                    return
+                if mode == "slow":
+                    await trio.sleep(5)
+                comp.started_ok = True
+                comp.ready.append(machine.tick())
+                await ready()
+                comp.stops.append(machine.tick())
+            finally:
+                comp.active -= 1
+
+        return run
+
+    # ------------------------------------------------------------- ops
+
+    def pick_top(self) -> Top | None:
+        if not self.tops:
+            return None
+        return self.tops[self.draw(st.integers(0, len(self.tops) - 1), "process")]
+
+    async def op_new(self) -> None:
+        spec = self.draw(SPECS, "spec")
+        runner, node = self.build(spec)
+        before = self.root.state
+        try:
+            p = proctree.new_process(runner, parent=self.root, name="top")
+        except proctree.InvalidStateError:
+            if before is not CLOSED:
+                self.violation(f"new_process under a {before} root refused")
+            return
+        if before is CLOSED:
+            self.violation("new_process under a CLOSED root accepted")
+        want = State.INITIAL if before is State.RUNNING else CLOSED
+        if p.state is not want:
+            self.violation(f"new_process under a {before} root: {p.state}")
+        top = Top(p, spec, node)
+        self.track(p, f"top{len(self.tops)}")
+        self.tops.append(top)
+        self.by_proc[p] = top
+
+    async def op_start(self) -> None:
+        top = self.pick_top()
+        if top is None:
+            return
+        p = top.proc
+        timeout = self.draw(st.sampled_from((None, None, 1.0, 10.0)), "timeout")
+        initial = p.state is State.INITIAL
+
+        async def starter() -> None:
+            label = self.track(p).label
+            try:
+                await p.start(timeout=timeout)
+            except proctree.StartTimeoutError as exc:
+                self.started_badly(top, exc, timeout is not None)
+            except proctree.InvalidStateError as exc:
+                stopped = top.stop_requested or self.root.closing.is_set()
+                if initial and not stopped:
+                    self.violation(f"start of an INITIAL {label} refused: {exc}")
+                if initial:
+                    self.started_badly(top, exc, True, stopped=True)
+            except Exception as exc:
+                # Stopped while starting, a part may fail while stopping:
+                # that failure is start()'s too.
+                stopped = top.stop_requested or self.root.closing.is_set()
+                self.started_badly(top, exc, fails_to_start(top.spec) or stopped)
+            else:
+                top.start_outcome = "ok"
+                if not initial:
+                    self.violation(f"start of a {label} that was not INITIAL")
+                if fails_to_start(top.spec):
+                    self.violation(f"{label} started although a part fails to")
+                elif RANK[p.state] < RANK[State.RUNNING]:
+                    self.violation(f"start of {label} returned while {p.state}")
+
+        self.spawn(starter)
+
+    def started_badly(
+        self, top: Top, exc: BaseException, allowed: bool, *, stopped: bool = False
+    ) -> None:
+        p = top.proc
+        label = self.track(p).label
+        top.start_outcome = type(exc).__name__
+        if not allowed:
+            self.violation(f"start of {label} raised {exc!r}")
+        if p.state is not CLOSED:
+            self.violation(f"start of {label} raised while {p.state}")
+        if stopped:
+            if p.error is not None and exc is not p.error:
+                self.violation(f"start of {label}: {exc!r}, error {p.error!r}")
+        elif exc is not p.error:
+            self.violation(f"start of {label} raised {exc!r}, error {p.error!r}")
+        for leaf_exc in leaves(p.error):
+            self.startup_ids.add(id(leaf_exc))
+
+    async def op_stop(self) -> None:
+        top = self.pick_top()
+        if top is None:
+            return
+        p = top.proc
+        grace = self.draw(st.sampled_from((None, None, 0.0, 1.0)), "grace")
+        was_closed = p.state is CLOSED
+        top.stop_requested = True
+        if grace is not None:
+            top.explicit_grace = True
+
+        async def stopper() -> None:
+            label = self.track(p).label
+            try:
+                await p.stop(grace=grace)
+            except proctree.InvalidStateError:
+                if not was_closed:
+                    self.violation(f"stop of an open {label} refused")
+                return
+            except Exception as exc:
+                if exc is not p.error:
+                    self.violation(f"stop of {label}: {exc!r}, error {p.error!r}")
+            if was_closed:
+                self.violation(f"stop of a CLOSED {label} accepted")
+            if p.state is not CLOSED:
+                self.violation(f"stop of {label} returned while {p.state}")
+
+        self.spawn(stopper)
+
+    async def op_aclose(self) -> None:
+        top = self.pick_top()
+        if top is None:
+            return
+        p = top.proc
+        top.stop_requested = True
+
+        async def closer() -> None:
+            try:
+                await p.aclose()
+            except Exception as exc:
+                if exc is not p.error:
+                    self.violation(f"aclose: {exc!r}, error {p.error!r}")
+            if p.state is not CLOSED:
+                self.violation(f"aclose of {self.track(p).label} returned early")
+
+        self.spawn(closer)
+
+    async def op_kick(self) -> None:
+        """Make a running leaf's foreground fail."""
+        running = [
+            c
+            for t in self.tops
+            if t.proc.state is State.RUNNING
+            for c in t.node.comps
+            if c.kind == "leaf" and c.active and not c.wake.is_set()
+        ]
+        if not running:
+            return
+        comp = running[self.draw(st.integers(0, len(running) - 1), "leaf")]
+        comp.fail_now = True
+        comp.wake.set()
+
+    async def op_sleep(self) -> None:
+        await trio.sleep(self.draw(st.sampled_from((0.5, 2.0, 6.0)), "sleep"))
+
+    # ---------------------------------------------------------- checks
+
+    def on_closed(self, t: Track, error: BaseException | None) -> None:
+        top = self.by_proc.get(t.proc)
+        if top is None:
+            return
+        # A combinator is CLOSED only after every part has ended.
+        for comp in top.node.comps:
+            if comp.active:
+                self.violation(f"{t.label} CLOSED while a {comp.kind} part runs")
+
+    def check_order(self, top: Top, node: Node) -> None:
+        for child in node.children:
+            self.check_order(top, child)
+        if node.kind not in ("sequential", "chain"):
+            return
+        label = self.track(top.proc).label
+        for i, first in enumerate(node.children):
+            for later in node.children[i + 1 :]:
+                starts_first = [s for c in first.comps for s in c.starts]
+                starts_later = [s for c in later.comps for s in c.starts]
+                logs_starts = any(c.kind != "nop" for c in first.comps)
+                if starts_later and (
+                    (logs_starts and not starts_first)
+                    or (starts_first and max(starts_first) > min(starts_later))
+                ):
+                    self.violation(f"{label}: {node.kind} started out of order")
+                if top.explicit_grace or any(c.fail_now for c in top.node.comps):
+                    # Forced, or a part failed: its own combinator stops
+                    # its siblings at once, whatever the stack order.
+                    continue
+                stops_first = [s for c in first.comps for s in c.stops]
+                stops_later = [s for c in later.comps for s in c.stops]
+                if stops_first and stops_later and min(stops_first) < max(stops_later):
+                    self.violation(f"{label}: {node.kind} stopped out of order")
+
+    def check_step(self) -> None:
+        super().check_step()
+        for top in self.tops:
+            for comp in top.node.comps:
+                if len(comp.stops) > 1:
+                    self.violation(f"a {comp.kind} part was stopped twice")
+                if comp.stops and not comp.starts:
+                    self.violation(f"a {comp.kind} part was stopped, never started")
+            self.check_order(top, top.node)
+
+    def check_end(self) -> None:
+        super().check_end()
+        for top in self.tops:
+            for comp in top.node.comps:
+                if comp.active:
+                    self.violation(f"a {comp.kind} part still runs at the end")
+                if comp.kind == "start_stop" and comp.started_ok and not comp.stops:
+                    self.violation("a started start_stop part was never stopped")
+
+    def expected_at_root(self) -> list[BaseException]:
+        # A startup failure is start()'s, never the root's.
+        return [e for e in self.raised if id(e) not in self.startup_ids]
+
+    def known_bugs(self) -> set[int]:
+        # Known bugs: a part that fails while a failed start is rolled back,
+        # or while a stop with a grace is forced, is lost
+        # (test_a_failure_while_rolling_back_a_start_is_lost,
+        # test_a_failure_while_a_stop_is_forced_is_lost); one that fails
+        # while stopped during its start is raised by start() and also
+        # reported by the root (test_a_stop_failure_while_starting_is_reported_twice);
+        # a startup failure is replaced by the start's timeout
+        # (test_a_startup_failure_is_lost_when_the_start_times_out).
+        return {
+            id(exc)
+            for top in self.tops
+            if top.start_outcome not in (None, "ok") or top.explicit_grace
+            for comp in top.node.comps
+            for exc in comp.stop_failures
+        }
+
+
+def test_runner_api() -> None:
+    run_machine(RunnerMachine)
+
+
+@pytest.mark.parametrize(
+    "combine", [proctree.parallel, proctree.sequential, proctree.chain]
+)
+@pytest.mark.xfail(
+    strict=True,
+    reason="Dependencies.run raises only the startup failure when a start "
+    "fails: a dependency that fails while it is rolled back (its "
+    "graceful_stop raises) is taken by the combinator's keeper and then "
+    "dropped, so the failure reaches neither start() nor the root (SPEC 5: "
+    "no error is lost)",
+)
+def test_a_failure_while_rolling_back_a_start_is_lost(
+    combine: Callable[..., proctree.RunnerObject],
+) -> None:
+    stop_failure = Boom("graceful_stop failed while the start was rolled back")
+    seen: list[BaseException] = []
+
+    async def serve() -> None:
+        await trio.sleep_forever()
+
+    async def stop() -> None:
+        raise stop_failure
+
+    async def returns_before_ready(ready: Callable[[], Awaitable[None]]) -> None:
+        return
+
+    async def main() -> None:
+        async with proctree.open_root() as root:
+            runner = combine(proctree.leaf(serve, stop), returns_before_ready)
+            p = proctree.new_process(runner, parent=root)
+            with pytest.raises(proctree.StartError) as info:
+                await p.start()
+            seen.extend(leaves(info.value))
+
+    try:
+        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    except BaseExceptionGroup as group:
+        seen.extend(leaves(group))
+    assert stop_failure in seen
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the same drop as above, on a start's timeout: parallel() rolls back "
+    "a failed start while a slow part is still starting, start(timeout=) "
+    "cancels it, and start() raises StartTimeoutError while the failure that "
+    "caused the roll-back is lost",
+)
+def test_a_startup_failure_is_lost_when_the_start_times_out() -> None:
+    start_failure = Boom("start_in_background failed")
+    seen: list[BaseException] = []
+
+    async def fails() -> None:
+        raise start_failure
+
+    async def slow() -> None:
+        await trio.sleep(2)
+
+    async def nothing() -> None:
+        pass
+
+    async def main() -> None:
+        async with proctree.open_root() as root:
+            runner = proctree.parallel(
+                proctree.start_stop(fails, nothing),
+                proctree.start_stop(slow, nothing),
+            )
+            p = proctree.new_process(runner, parent=root)
+            with pytest.raises(proctree.StartTimeoutError) as info:
+                await p.start(timeout=1)
+            seen.extend(leaves(info.value))
+            seen.extend(leaves(info.value.__context__))
+
+    try:
+        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    except BaseExceptionGroup as group:
+        seen.extend(leaves(group))
+    assert start_failure in seen
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a runner stopped while starting calls ready() (it returns at once) "
+    "and then fails while stopping: the failure is a running failure, so it "
+    "travels up to the root, but start() also raises it as a startup failure "
+    "(its _error is set when start() resumes): reported twice, and a caller "
+    "that handles start()'s failure still gets its root closed",
+)
+def test_a_stop_failure_while_starting_is_reported_twice() -> None:
+    stop_failure = Boom("graceful_stop failed; stopped while starting")
+    by_start: list[BaseException] = []
+    by_root: list[BaseException] = []
+
+    async def start_in_background() -> None:
+        await trio.sleep(2)
+
+    async def graceful_stop() -> None:
+        raise stop_failure
+
+    async def main() -> None:
+        async with trio.open_nursery() as outer:
+            try:
+                async with proctree.open_root() as root:
+                    runner = proctree.start_stop(start_in_background, graceful_stop)
+                    p = proctree.new_process(runner, parent=root)
+
+                    async def starter() -> None:
+                        try:
+                            await p.start()
+                        except Exception as exc:
+                            by_start.extend(leaves(exc))
+
+                    outer.start_soon(starter)
+                    await trio.sleep(1)
+                    with contextlib.suppress(Exception):
+                        await p.stop()
+            except BaseExceptionGroup as group:
+                by_root.extend(leaves(group))
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert (stop_failure in by_start) != (stop_failure in by_root)
+
+
+@pytest.mark.parametrize(
+    "combine", [proctree.parallel, proctree.sequential, proctree.chain]
+)
+@pytest.mark.xfail(
+    strict=True,
+    reason="a dependency's failure taken by the combinator's keeper is raised "
+    "only if Dependencies.run returns normally: when stop(grace=...) forces "
+    "the combinator (cancelled while it waits for a slower dependency), the "
+    "failure is dropped and reaches neither stop() nor the root (SPEC 5)",
+)
+def test_a_failure_while_a_stop_is_forced_is_lost(
+    combine: Callable[..., proctree.RunnerObject],
+) -> None:
+    stop_failure = Boom("graceful_stop failed; another part is slower to stop")
+    seen: list[BaseException] = []
+
+    async def serve() -> None:
+        await trio.sleep_forever()
+
+    async def failing_stop() -> None:
+        raise stop_failure
+
+    async def slow_stop() -> None:
+        await trio.sleep(10)
+
+    async def main() -> None:
+        async with proctree.open_root() as root:
+            # Stopped in reverse order (or together): the failing part first.
+            runner = combine(
+                proctree.leaf(serve, slow_stop), proctree.leaf(serve, failing_stop)
+            )
+            p = proctree.new_process(runner, parent=root)
+            await p.start()
+            try:
+                await p.stop(grace=1)
+            except Exception as exc:
+                seen.extend(leaves(exc))
+
+    try:
+        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    except BaseExceptionGroup as group:
+        seen.extend(leaves(group))
+    assert stop_failure in seen
+
+
+MACHINES: tuple[type[Machine], ...] = (ProcessMachine, RunnerMachine)
