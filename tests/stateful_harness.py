@@ -26,7 +26,7 @@ import signal
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import trio
 import trio.testing
@@ -63,7 +63,7 @@ SOAK_SEED = int(os.environ.get("PROCTREE_SOAK_SEED", "0"))
 """Soak: the base seed of this process (one per worker, so they differ)."""
 SOAK_REPORT = os.environ.get("PROCTREE_SOAK_REPORT", "")
 """Soak: a file each machine appends its counts to, one JSON line."""
-SOAK_BATCH = 200
+SOAK_BATCH = 1000
 """Soak: examples per hypothesis run (each run has its own seed)."""
 
 CI_EXAMPLES = int(os.environ.get("PROCTREE_STATEFUL_EXAMPLES", "60"))
@@ -474,7 +474,10 @@ def _stop_test(exc: BaseException) -> StopTest | None:
 
 
 def hypothesis_test(
-    cls: type[Machine], max_examples: int, seed: int | None = None
+    cls: type[Machine],
+    max_examples: int,
+    seed: int | None = None,
+    **options: Any,
 ) -> Callable[[], None]:
     """A hypothesis test running ``max_examples`` episodes of ``cls``."""
 
@@ -482,7 +485,7 @@ def hypothesis_test(
         run_example(cls, data)
 
     check.__name__ = check.__qualname__ = f"episodes_of_{cls.__name__}"
-    test = settings(BASE_SETTINGS, max_examples=max_examples)(
+    test = settings(BASE_SETTINGS, max_examples=max_examples, **options)(
         given(data=st.data())(check)
     )
     if seed is not None:
@@ -503,7 +506,7 @@ def run_machine(cls: type[Machine]) -> None:
     try:
         while counts.ops < share:
             seed = (SOAK_SEED * 1_000_003 + batch) * 7 + len(cls.__name__)
-            hypothesis_test(cls, SOAK_BATCH, seed=seed)()
+            hypothesis_test(cls, SOAK_BATCH, seed=seed, database=None)()
             batch += 1
     finally:
         if SOAK_REPORT:
