@@ -40,6 +40,45 @@ contract on every process seen. Hypothesis still shrinks the sequence of
 draws, and trio's scheduler is seeded by hypothesis (trio registers its
 random source), so a failing episode replays exactly.
 
+What is checked, and where (``Machine`` and ``Contract`` live in
+``stateful_harness.py``):
+
+* states only move forward, ``closing``/``closed`` agree with the state,
+  CLOSED only after closing: ``Contract`` at every lifecycle event and
+  ``Machine.check_step`` after every step, for every process seen (the
+  combinators', supervisor's and limiter's own included);
+* a teardown runs at most once, exactly once by the end, and finishes
+  before CLOSED, even past every grace: ``Machine.check_step``,
+  ``Machine.check_end``, ``Contract.closed``;
+* a process is never CLOSED (nor its teardown started) before what it
+  waits for, nor before its own task ended, and its no-wait children are
+  closing first: ``Machine.check_may_close`` (from ``Contract.closed``, each
+  teardown's start and every step); a combinator is CLOSED only after all
+  its parts ended: ``RunnerMachine.on_closed``;
+* ``CycleError`` exactly when a model says the edge closes a cycle,
+  ``InvalidStateError`` exactly on CLOSED processes: ``ProcessMachine._edge``
+  and its ``op_*``;
+* graceful then forced: ``ProcessMachine.check_step``;
+* every injected failure reaches the root once and nothing else does, a
+  process's ``error`` holds its own failures only, ``aclose``/``wait``/
+  ``stop`` raise it: ``Machine.check_errors_once``, ``on_closed``,
+  ``check_raised``; startup failures are ``start()``'s only and child
+  failures the supervisor's (``expected_at_root`` of those machines);
+* no task is left once the root exits: ``TaskCounter``; no deadlock:
+  ``trio.fail_after`` on the mock clock; no busy loop: ``watchdog``;
+* runners: start order and reverse stop order, each part stopped at most
+  once and a started ``start_stop`` always stopped, ``start()``/``stop()``
+  outcomes: ``RunnerMachine``;
+* supervisor: at most one live run per key, no restart once closing, no
+  live run once CLOSED: ``SupervisorMachine``;
+* ratelimit: never more than ``limit`` jobs running or limited children
+  open, first come first served, every job completes:
+  ``RateLimitMachine``.
+
+Bugs the machines found are the ``xfail(strict=True)`` tests at the end;
+the machines step around them (``known_bugs``, and no ``add_child_no_wait``
+of the root) so that the soak keeps looking for new ones.
+
 Every step is counted (``stateful_harness.STATS``): ``nox -s soak`` runs
 the machines until at least a million operations and prints the total.
 ``test_properties.py`` stays the model-based check of the edge and cycle
