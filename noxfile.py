@@ -1,4 +1,4 @@
-"""Developer tasks: ``nox -s tests lint typing docs``."""
+"""Developer tasks: ``nox -s tests lint typing docs`` (and ``nox -s soak``)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,17 @@ def tests(session: nox.Session) -> None:
     """Run the test suite (the same command the README gives)."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """The stateful API machines for 1,000,000 operations on every core.
+
+    Not run by default. ``nox -s soak -- --soak-ops 5000000 --workers 2``;
+    prints the operation count, the violations and the time.
+    """
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "tests.soak", *session.posargs)
 
 
 @nox.session
