@@ -75,9 +75,11 @@ What is checked, and where (``Machine`` and ``Contract`` live in
   open, first come first served, every job completes:
   ``RateLimitMachine``.
 
-Bugs the machines found are the ``xfail(strict=True)`` tests at the end;
-the machines step around them (``known_bugs``, and no ``add_child_no_wait``
-of the root) so that the soak keeps looking for new ones.
+The tests at the end reproduce the bugs the machines found (a path that
+looped on a close-only cycle through the root, combinator failures lost
+on a forced roll-back or stop, a failure reported twice when a runner was
+stopped while starting); all are fixed, and the machines no longer step
+around them.
 
 Every step is counted (``stateful_harness.STATS``): ``nox -s soak`` runs
 the machines until at least a million operations and prints the total.
@@ -413,10 +415,6 @@ class ProcessMachine(Machine):
 
     async def op_add_child_no_wait(self) -> None:
         a, b = self.pick("a"), self.pick("b")
-        if b is self.root and a is not b:
-            # Known bug: Process.path loops forever once the root has a
-            # parent (test_path_of_a_close_only_cycle_through_the_root).
-            return
         la, lb = self.track(a).label, self.track(b).label
         was = a.state
         try:
@@ -1011,13 +1009,6 @@ async def _fails(proc: proctree.Process) -> None:
 
 
 @pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs SIGALRM")
-@pytest.mark.xfail(
-    strict=True,
-    reason="Process.path follows first parents without a visited set: once the "
-    "root is the add_child_no_wait child of its own descendant (a CLOSE-only "
-    "cycle, which design.md section 3 allows), path loops forever, and so "
-    "does every failure below it (fail() -> _add_note() -> path)",
-)
 def test_path_of_a_close_only_cycle_through_the_root() -> None:
     async def main() -> None:
         async with proctree.open_root() as root:
@@ -1091,7 +1082,7 @@ class Comp:
     active: int = 0
     started_ok: bool = False
     stop_failures: list[BaseException] = field(default_factory=list)
-    """What it raised while starting or stopping (see known_bugs)."""
+    """What it raised while starting or stopping."""
     fail_now: bool = False
     wake: trio.Event = field(default_factory=trio.Event)
 
@@ -1337,8 +1328,12 @@ class RunnerMachine(Machine):
                 self.violation(f"start of {label}: {exc!r}, error {p.error!r}")
         elif exc is not p.error:
             self.violation(f"start of {label} raised {exc!r}, error {p.error!r}")
-        for leaf_exc in leaves(p.error):
-            self.startup_ids.add(id(leaf_exc))
+        # A timed-out start keeps the runner's own failure as its cause.
+        error: BaseException | None = p.error
+        while error is not None:
+            for leaf_exc in leaves(error):
+                self.startup_ids.add(id(leaf_exc))
+            error = error.__cause__
 
     async def op_stop(self) -> None:
         top = self.pick_top()
@@ -1464,23 +1459,6 @@ class RunnerMachine(Machine):
         # A startup failure is start()'s, never the root's.
         return [e for e in self.raised if id(e) not in self.startup_ids]
 
-    def known_bugs(self) -> set[int]:
-        # Known bugs: a part that fails while a failed start is rolled back,
-        # or while a stop with a grace is forced, is lost
-        # (test_a_failure_while_rolling_back_a_start_is_lost,
-        # test_a_failure_while_a_stop_is_forced_is_lost); one that fails
-        # while stopped during its start is raised by start() and also
-        # reported by the root (test_a_stop_failure_while_starting_is_reported_twice);
-        # a startup failure is replaced by the start's timeout
-        # (test_a_startup_failure_is_lost_when_the_start_times_out).
-        return {
-            id(exc)
-            for top in self.tops
-            if top.start_outcome not in (None, "ok") or top.explicit_grace
-            for comp in top.node.comps
-            for exc in comp.stop_failures
-        }
-
 
 def test_runner_api() -> None:
     run_machine(RunnerMachine)
@@ -1488,14 +1466,6 @@ def test_runner_api() -> None:
 
 @pytest.mark.parametrize(
     "combine", [proctree.parallel, proctree.sequential, proctree.chain]
-)
-@pytest.mark.xfail(
-    strict=True,
-    reason="Dependencies.run raises only the startup failure when a start "
-    "fails: a dependency that fails while it is rolled back (its "
-    "graceful_stop raises) is taken by the combinator's keeper and then "
-    "dropped, so the failure reaches neither start() nor the root (SPEC 5: "
-    "no error is lost)",
 )
 def test_a_failure_while_rolling_back_a_start_is_lost(
     combine: Callable[..., proctree.RunnerObject],
@@ -1527,13 +1497,6 @@ def test_a_failure_while_rolling_back_a_start_is_lost(
     assert stop_failure in seen
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the same drop as above, on a start's timeout: parallel() rolls back "
-    "a failed start while a slow part is still starting, start(timeout=) "
-    "cancels it, and start() raises StartTimeoutError while the failure that "
-    "caused the roll-back is lost",
-)
 def test_a_startup_failure_is_lost_when_the_start_times_out() -> None:
     start_failure = Boom("start_in_background failed")
     seen: list[BaseException] = []
@@ -1557,7 +1520,7 @@ def test_a_startup_failure_is_lost_when_the_start_times_out() -> None:
             with pytest.raises(proctree.StartTimeoutError) as info:
                 await p.start(timeout=1)
             seen.extend(leaves(info.value))
-            seen.extend(leaves(info.value.__context__))
+            seen.extend(leaves(info.value.__cause__))
 
     try:
         trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
@@ -1566,14 +1529,6 @@ def test_a_startup_failure_is_lost_when_the_start_times_out() -> None:
     assert start_failure in seen
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a runner stopped while starting calls ready() (it returns at once) "
-    "and then fails while stopping: the failure is a running failure, so it "
-    "travels up to the root, but start() also raises it as a startup failure "
-    "(its _error is set when start() resumes): reported twice, and a caller "
-    "that handles start()'s failure still gets its root closed",
-)
 def test_a_stop_failure_while_starting_is_reported_twice() -> None:
     stop_failure = Boom("graceful_stop failed; stopped while starting")
     by_start: list[BaseException] = []
@@ -1616,13 +1571,6 @@ def test_a_stop_failure_while_starting_is_reported_twice() -> None:
 
 @pytest.mark.parametrize(
     "combine", [proctree.parallel, proctree.sequential, proctree.chain]
-)
-@pytest.mark.xfail(
-    strict=True,
-    reason="a dependency's failure taken by the combinator's keeper is raised "
-    "only if Dependencies.run returns normally: when stop(grace=...) forces "
-    "the combinator (cancelled while it waits for a slower dependency), the "
-    "failure is dropped and reaches neither stop() nor the root (SPEC 5)",
 )
 def test_a_failure_while_a_stop_is_forced_is_lost(
     combine: Callable[..., proctree.RunnerObject],
