@@ -26,13 +26,36 @@ HERE = Path(__file__).resolve().parent
 TARGET = HERE / "test_stateful_api.py"
 
 
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1, or a clear error."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.soak")
-    parser.add_argument("--soak-ops", type=int, default=1_000_000)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--soak-ops",
+        type=positive,
+        default=1_000_000,
+        help="operations to run in total, at least (default 1,000,000)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive,
+        default=os.cpu_count() or 1,
+        help="pytest processes side by side (default: one per core)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="base seed (default: from the clock)"
+    )
     args = parser.parse_args(argv)
-    workers = max(1, args.workers)
+    workers = args.workers
     seed = args.seed if args.seed is not None else int(time.time()) % 1_000_000
     per_worker = math.ceil(args.soak_ops / workers)
     print(
