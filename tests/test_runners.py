@@ -503,3 +503,25 @@ async def test_the_plugin_recorder_sees_a_stack_stop_in_reverse(
     await p.start()
     await p.stop()
     proctree_recorder.assert_order("http", "cache", "db", p.name)
+
+
+async def test_a_leaf_whose_graceful_stop_fails_while_forced_still_reports_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # stop(grace=0): ready() returns (closing is set), graceful_stop fails
+    # at once, and the leaf is cancelled while it waits for the foreground.
+    # The failure is the leaf's error and reaches the root (it was running).
+    async def serve() -> None:
+        await trio.sleep_forever()
+
+    async def stop() -> None:
+        raise Boom("graceful_stop")
+
+    boom = pytest.RaisesExc(Boom, match="graceful_stop")
+    with pytest.RaisesGroup(boom, flatten_subgroups=True):
+        async with proctree.open_root() as root:
+            p = proctree.new_process(proctree.leaf(serve, stop), parent=root)
+            await p.start()
+            await p.stop(grace=0)  # the failure closes the root: cancelled here
+    assert isinstance(p.error, BaseExceptionGroup)
+    assert boom.matches(p.error.exceptions[0])

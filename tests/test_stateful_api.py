@@ -1009,7 +1009,7 @@ async def _fails(proc: proctree.Process) -> None:
 
 
 @pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs SIGALRM")
-def test_path_of_a_close_only_cycle_through_the_root() -> None:
+def test_a_close_only_cycle_through_the_root_keeps_paths_finite() -> None:
     async def main() -> None:
         async with proctree.open_root() as root:
             child = proctree.with_parent(root, name="child")
@@ -1467,7 +1467,7 @@ def test_runner_api() -> None:
 @pytest.mark.parametrize(
     "combine", [proctree.parallel, proctree.sequential, proctree.chain]
 )
-def test_a_failure_while_rolling_back_a_start_is_lost(
+def test_a_failure_while_rolling_back_a_start_is_raised_too(
     combine: Callable[..., proctree.RunnerObject],
 ) -> None:
     stop_failure = Boom("graceful_stop failed while the start was rolled back")
@@ -1497,7 +1497,7 @@ def test_a_failure_while_rolling_back_a_start_is_lost(
     assert stop_failure in seen
 
 
-def test_a_startup_failure_is_lost_when_the_start_times_out() -> None:
+def test_a_startup_failure_is_the_cause_of_a_start_timeout() -> None:
     start_failure = Boom("start_in_background failed")
     seen: list[BaseException] = []
 
@@ -1529,7 +1529,7 @@ def test_a_startup_failure_is_lost_when_the_start_times_out() -> None:
     assert start_failure in seen
 
 
-def test_a_stop_failure_while_starting_is_reported_twice() -> None:
+def test_a_stop_failure_while_starting_is_reported_once() -> None:
     stop_failure = Boom("graceful_stop failed; stopped while starting")
     by_start: list[BaseException] = []
     by_root: list[BaseException] = []
@@ -1572,7 +1572,7 @@ def test_a_stop_failure_while_starting_is_reported_twice() -> None:
 @pytest.mark.parametrize(
     "combine", [proctree.parallel, proctree.sequential, proctree.chain]
 )
-def test_a_failure_while_a_stop_is_forced_is_lost(
+def test_a_failure_while_a_stop_is_forced_is_still_raised(
     combine: Callable[..., proctree.RunnerObject],
 ) -> None:
     stop_failure = Boom("graceful_stop failed; another part is slower to stop")

@@ -121,29 +121,41 @@ class Leaf:
         stop_error: BaseException | None = None
         ended_first = False
         # Errors are raised after the nursery, so they keep their own type.
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(foreground, name=self.name)
-            with ready_scope:
-                try:
-                    await ready()
-                except BaseException as exc:
-                    if is_cancellation(exc):
-                        raise
-                    ready_error = exc
-            ended_first = ended.is_set() and ready_error is None
-            if ended_first:
-                pass
-            elif ready_error is not None or self.graceful_stop is None:
-                foreground_scope.cancel()
-            else:
-                try:
-                    await self.graceful_stop()
-                except BaseException as exc:
-                    if is_cancellation(exc):
-                        raise
-                    stop_error = exc
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(foreground, name=self.name)
+                with ready_scope:
+                    try:
+                        await ready()
+                    except BaseException as exc:
+                        if is_cancellation(exc):
+                            raise
+                        ready_error = exc
+                ended_first = ended.is_set() and ready_error is None
+                if ended_first:
+                    pass
+                elif ready_error is not None or self.graceful_stop is None:
                     foreground_scope.cancel()
-            await ended.wait()
+                else:
+                    try:
+                        await self.graceful_stop()
+                    except BaseException as exc:
+                        if is_cancellation(exc):
+                            raise
+                        stop_error = exc
+                        foreground_scope.cancel()
+                await ended.wait()
+        except BaseException as exc:
+            # Forced (cancelled) while stopping: what already failed goes
+            # with the cancellation instead of being dropped.
+            pending = [
+                *failures,
+                *(e for e in (ready_error, stop_error) if e is not None),
+            ]
+            joined = _also(exc, pending, f"leaf {self.name!r} failed while stopping")
+            if joined is exc:
+                raise
+            raise joined from None
         if ended_first:
             if failures:
                 raise failures[0]
