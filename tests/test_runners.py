@@ -505,23 +505,51 @@ async def test_the_plugin_recorder_sees_a_stack_stop_in_reverse(
     proctree_recorder.assert_order("http", "cache", "db", p.name)
 
 
-async def test_a_leaf_whose_graceful_stop_fails_while_forced_still_reports_it(
+async def test_a_leaf_forced_while_stopping_still_reports_its_foreground_failure(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    # stop(grace=0): ready() returns (closing is set), graceful_stop fails
-    # at once, and the leaf is cancelled while it waits for the foreground.
-    # The failure is the leaf's error and reaches the root (it was running).
+    # graceful_stop hangs, so stop(grace=1) forces the leaf at t=1; the
+    # foreground fails as it is cancelled, and the leaf itself is cancelled
+    # in graceful_stop: the failure goes with the cancellation.
     async def serve() -> None:
-        await trio.sleep_forever()
+        try:
+            await trio.sleep_forever()
+        finally:
+            raise Boom("foreground")
 
     async def stop() -> None:
-        raise Boom("graceful_stop")
+        await trio.sleep_forever()
 
-    boom = pytest.RaisesExc(Boom, match="graceful_stop")
+    boom = pytest.RaisesExc(Boom, match="foreground")
     with pytest.RaisesGroup(boom, flatten_subgroups=True):
         async with proctree.open_root() as root:
             p = proctree.new_process(proctree.leaf(serve, stop), parent=root)
             await p.start()
-            await p.stop(grace=0)  # the failure closes the root: cancelled here
+            await p.stop(grace=1)  # the failure closes the root: cancelled here
+    assert trio.current_time() == 1
+    assert p.overran_grace
     assert isinstance(p.error, BaseExceptionGroup)
     assert boom.matches(p.error.exceptions[0])
+
+
+async def test_a_startup_failure_of_an_abandoned_start_travels_up(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # start()'s caller gives up at t=1; the runner fails as it is cancelled.
+    # No start() is left to raise that failure, so it goes up as any would.
+    async def run(ready: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            raise Boom("while abandoned")
+
+    boom = pytest.RaisesExc(Boom, match="while abandoned")
+    with pytest.RaisesGroup(boom):
+        async with proctree.open_root() as root:
+            p = proctree.new_process(run, parent=root)
+            with trio.move_on_after(1):
+                await p.start()
+            await p.closed.wait()
+            await trio.sleep(1)  # the failure closes the root: cancelled here
+    assert trio.current_time() == 1
+    assert boom.matches(p.error)

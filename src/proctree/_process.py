@@ -530,7 +530,9 @@ class Process(metaclass=_NoPublicConstructor):
                     await progress.event.wait()
                 timed_out = waiter.cancelled_caught
         except BaseException:
-            # The caller gave up (cancelled): abandon the startup.
+            # The caller gave up (cancelled): abandon the startup. A failure
+            # the runner still has is no longer start()'s to raise.
+            progress.abandoned = True
             scope.cancel()
             _drive([(self, None)], [])
             raise
@@ -542,14 +544,35 @@ class Process(metaclass=_NoPublicConstructor):
             self._error = error
             scope.cancel()
             _drive([(self, None)], [])
-            await self.closed.wait()
+            await self._await_startup_end(progress, own=error)
             raise error
         if progress.running and self._error is None:
             return
-        await self.closed.wait()
+        await self._await_startup_end(progress, own=None)
         if self._error is not None:
             raise self._error
         raise InvalidStateError(f"process {self.name!r} was stopped while starting")
+
+    async def _await_startup_end(
+        self, progress: _Startup, own: BaseException | None
+    ) -> None:
+        """Wait for CLOSED in start(); if the caller gives up, hand failures up.
+
+        A startup failure is start()'s to raise only while start() is there
+        to raise it: one it already holds (other than ``own``, its own
+        timeout error) travels up as any failure would, and one the runner
+        has yet to raise will (``progress.abandoned``).
+        """
+        try:
+            await self.closed.wait()
+        except BaseException:
+            progress.abandoned = True
+            error = self._error
+            if error is not None and error is not own:
+                hand_up(self, error)
+            elif own is not None and own.__cause__ is not None:
+                hand_up(self, own.__cause__)
+            raise
 
     async def stop(self, *, grace: float | None = None) -> None:
         """Stop the process: graceful first, forced after ``grace`` seconds.
@@ -905,6 +928,7 @@ class _Startup:
     event: trio.Event = attrs.field(factory=trio.Event)
     reached: bool = False  # the runner called ready()
     running: bool = False  # ... while STARTING, so the process became RUNNING
+    abandoned: bool = False  # start()'s caller gave up: nobody will raise
 
 
 async def _runner_task(p: Process, run: RunFn, progress: _Startup) -> None:
@@ -934,7 +958,9 @@ async def _runner_task(p: Process, run: RunFn, progress: _Startup) -> None:
     except BaseException as exc:
         if is_cancellation(exc):
             raise
-        if progress.running:
+        if progress.running or progress.abandoned:
+            # Running, or starting for a start() that is no longer there to
+            # raise it: a failure like any other, it travels up.
             fail(p, exc, "runner")
         else:
             # A startup failure is start()'s to raise: it does not travel up.
@@ -994,6 +1020,25 @@ def fail(p: Process, exc: BaseException, part: str) -> None:
                 f"process {p.name!r} failed more than once", [previous, exc]
             )
         )
+    _close_up(p, exc, taken)
+
+
+def hand_up(p: Process, exc: BaseException) -> None:
+    """Send up a failure already recorded as ``p.error``.
+
+    Used for a startup failure whose start() was abandoned: its keeper or
+    host gets it, then its ancestors close, as for any failure.
+    """
+    host = p._host
+    taken = p._keeper is not None and p._keeper.take(p, exc)
+    if not taken and host is not None:
+        host.record(exc)
+    _close_up(p, exc, taken)
+
+
+def _close_up(p: Process, exc: BaseException, taken: bool) -> None:
+    """Close ``p`` and, unless a keeper took ``exc``, its CLOSE ancestors."""
+    host = p._host
     closes: list[tuple[Process, float | None]] = [(p, None)]
     seen = {p}
     stack = [] if taken else [p]
