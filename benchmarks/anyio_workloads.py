@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from importlib import metadata
 
@@ -23,7 +22,7 @@ import trio
 import trio.testing  # imported for its side effect, see below
 from anyio.abc import TaskStatus
 
-from phases import Phases, worker_main
+from phases import FlakyTask, Phases, worker_main
 
 Metrics = dict[str, float]
 
@@ -86,31 +85,9 @@ def anyio_nested(n: int, phases: Phases) -> Metrics:
     return {}
 
 
-class _Flaky:
-    """A child that fails as soon as it runs, N times, timing each restart.
-
-    ``restart`` is the time from its raise to the first line of its next run.
-    """
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.samples: list[float] = []
-        self.raised_at: float | None = None
-
-    async def run(self) -> None:
-        now = time.perf_counter()
-        if self.raised_at is not None:
-            self.samples.append(now - self.raised_at)
-            self.raised_at = None
-        if len(self.samples) >= self.n:
-            return
-        self.raised_at = time.perf_counter()
-        raise RuntimeError("flaky child fails")
-
-
 def anyio_restart(n: int, phases: Phases) -> Metrics:
     """N restarts by a hand-written loop: a task group per run, catch, again."""
-    flaky = _Flaky(n)
+    flaky = FlakyTask(n)
 
     async def main() -> None:
         phases.mark("restarts")

@@ -90,3 +90,28 @@ def worker_main(
     metrics.update(phases.seconds)
     print_result(metrics)
     return 0
+
+
+class FlakyTask:
+    """A task body that fails as soon as it runs, N times, timing each restart.
+
+    The hand-written restart loops (bare trio, anyio) run ``run`` again
+    after each failure; ``samples`` holds, per restart, the time from the
+    raise to the first line of the next run. It imports nothing but the
+    standard library, like the rest of this module.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.samples: list[float] = []
+        self.raised_at: float | None = None
+
+    async def run(self) -> None:
+        now = time.perf_counter()
+        if self.raised_at is not None:
+            self.samples.append(now - self.raised_at)
+            self.raised_at = None
+        if len(self.samples) >= self.n:
+            return
+        self.raised_at = time.perf_counter()
+        raise RuntimeError("flaky child fails")

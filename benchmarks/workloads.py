@@ -22,7 +22,7 @@ import trio
 import trio.testing
 
 import proctree
-from phases import Phases
+from phases import FlakyTask, Phases
 
 FANOUT = 10
 """Children per node in the tree workloads."""
@@ -463,28 +463,6 @@ def supervisor_restart(n: int, phases: Phases) -> Metrics:
     }
 
 
-class _FlakyTask:
-    """A bare task that fails as soon as it runs, N times (see _Flaky).
-
-    ``restart`` is the time from its raise to the first line of its next run.
-    """
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.samples: list[float] = []
-        self.raised_at: float | None = None
-
-    async def run(self) -> None:
-        now = time.perf_counter()
-        if self.raised_at is not None:
-            self.samples.append(now - self.raised_at)
-            self.raised_at = None
-        if len(self.samples) >= self.n:
-            return
-        self.raised_at = time.perf_counter()
-        raise RuntimeError("flaky child fails")
-
-
 def trio_restart(n: int, phases: Phases) -> Metrics:
     """N restarts by a hand-written loop: a nursery per run, catch, run again.
 
@@ -492,7 +470,7 @@ def trio_restart(n: int, phases: Phases) -> Metrics:
     supervisor), and the loop around it catches its failure and starts it
     again at once.
     """
-    flaky = _FlakyTask(n)
+    flaky = FlakyTask(n)
 
     async def main() -> None:
         phases.mark("restarts")
