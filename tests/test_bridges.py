@@ -15,6 +15,7 @@ from proctree import State
 from proctree._bridges import move_on_closing, open_child, with_deadline, with_timeout
 
 from .helpers import no_garbage, recorder, until_closing
+from .leakcheck import all_tasks
 
 
 class Boom(Exception):
@@ -95,12 +96,12 @@ async def test_move_on_closing_starts_no_task_and_keeps_nothing_after_the_block(
 ) -> None:
     async with proctree.open_root() as root:
         proc = proctree.with_parent(root)
-        tasks_before = len(root_tasks())
+        tasks_before = len(all_tasks())
         scopes = []
         with contextlib.ExitStack() as stack:
             for _ in range(3):  # several blocks watch one process at once
                 scopes.append(stack.enter_context(move_on_closing(proc)))
-            assert len(root_tasks()) == tasks_before
+            assert len(all_tasks()) == tasks_before
         scope_refs = [weakref.ref(scope) for scope in scopes]
         del scopes
         # Nothing registered is left on the process to keep the scopes alive.
@@ -127,19 +128,6 @@ async def test_one_close_cancels_every_block_watching_the_process(
             await trio.sleep(2)
             await proc.aclose()
         assert caught == [2.0] * 5
-
-
-def root_tasks() -> list[trio.lowlevel.Task]:
-    """Every task of the current trio run (walking down from the root task)."""
-    found: list[trio.lowlevel.Task] = []
-    stack = [trio.lowlevel.current_root_task()]
-    while stack:
-        task = stack.pop()
-        assert task is not None
-        found.append(task)
-        for nursery in task.child_nurseries:
-            stack.extend(nursery.child_tasks)
-    return found
 
 
 async def test_watching_a_process_does_not_keep_it_from_closing_by_itself(

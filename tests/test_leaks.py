@@ -12,6 +12,7 @@ import trio.testing
 import proctree
 
 from .helpers import no_garbage, recorder, until_closing
+from .leakcheck import all_tasks
 
 
 async def _build_and_close(log: list[str]) -> list[weakref.ref[proctree.Process]]:
@@ -45,21 +46,10 @@ async def test_a_closed_tree_leaves_no_gc_garbage_and_no_live_process(
 async def test_no_task_of_a_root_outlives_it(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    before = _all_tasks()
+    before = all_tasks()
     await _build_and_close([])
     await trio.testing.wait_all_tasks_blocked()
-    assert _all_tasks() == before
-
-
-def _all_tasks() -> set[trio.lowlevel.Task]:
-    tasks: set[trio.lowlevel.Task] = set()
-    stack = [trio.lowlevel.current_root_task()]
-    while stack:
-        task = stack.pop()
-        tasks.add(task)
-        for nursery in task.child_nurseries:
-            stack.extend(nursery.child_tasks)
-    return tasks
+    assert all_tasks() == before
 
 
 async def test_a_long_lived_parent_does_not_keep_its_closed_children(
