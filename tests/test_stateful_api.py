@@ -1106,6 +1106,16 @@ class Top:
     explicit_grace: bool = False
     stop_requested: bool = False
     start_outcome: str | None = None
+    start_deadline: float | None = None
+    """When start(timeout=) gives up and cancels the runner at once."""
+
+    def timed_out(self) -> bool:
+        """Whether a start's timeout has forced the runner (a forced stop)."""
+        return (
+            self.start_deadline is not None
+            and self.start_outcome != "ok"
+            and trio.current_time() >= self.start_deadline
+        )
 
 
 class RunnerMachine(Machine):
@@ -1284,6 +1294,8 @@ class RunnerMachine(Machine):
         p = top.proc
         timeout = self.draw(st.sampled_from((None, None, 1.0, 10.0)), "timeout")
         initial = p.state is State.INITIAL
+        if initial and timeout is not None:
+            top.start_deadline = trio.current_time() + timeout
 
         async def starter() -> None:
             label = self.track(p).label
@@ -1427,9 +1439,14 @@ class RunnerMachine(Machine):
                     or (starts_first and max(starts_first) > min(starts_later))
                 ):
                     self.violation(f"{label}: {node.kind} started out of order")
-                if top.explicit_grace or any(c.fail_now for c in top.node.comps):
-                    # Forced, or a part failed: its own combinator stops
-                    # its siblings at once, whatever the stack order.
+                if (
+                    top.explicit_grace
+                    or top.timed_out()
+                    or any(c.fail_now for c in top.node.comps)
+                ):
+                    # Forced (a stop's grace, a start's timeout), or a part
+                    # failed: the parts are stopped at once, whatever the
+                    # stack order.
                     continue
                 stops_first = [s for c in first.comps for s in c.stops]
                 stops_later = [s for c in later.comps for s in c.stops]

@@ -195,6 +195,7 @@ class Process(metaclass=_NoPublicConstructor):
     _keeper: Keeper | None
     _overran: bool
     _run: RunFn | None
+    _startup: _Startup | None  # while a start() may still raise
     _kind: str
     _born: float
 
@@ -221,6 +222,7 @@ class Process(metaclass=_NoPublicConstructor):
         self._keeper = None
         self._overran = False
         self._run = None
+        self._startup = None
         self._kind = "process"
         self._born = 0.0
 
@@ -516,11 +518,14 @@ class Process(metaclass=_NoPublicConstructor):
         scope = self._scope = trio.CancelScope()
         if self._forced < math.inf:
             scope.deadline = self._forced
-        progress = _Startup()
+        progress = self._startup = _Startup()
         self._born = trio.current_time()
         if host.instruments:
             _emit(host, "started", self)
         host.nursery.start_soon(_runner_task, self, run, progress, name=self.name)
+        # Where a failure goes if this start() is abandoned (by then the
+        # process may be CLOSED and have forgotten both).
+        progress.keeper, progress.host = self._keeper, host
         try:
             if limit == math.inf:
                 await progress.event.wait()
@@ -531,8 +536,11 @@ class Process(metaclass=_NoPublicConstructor):
                 timed_out = waiter.cancelled_caught
         except BaseException:
             # The caller gave up (cancelled): abandon the startup. A failure
-            # the runner still has is no longer start()'s to raise.
+            # the runner has had (in the same instant) or still has is no
+            # longer start()'s to raise: it travels up.
             progress.abandoned = True
+            if self._error is not None:
+                hand_up(self, self._error, progress.keeper, progress.host)
             scope.cancel()
             _drive([(self, None)], [])
             raise
@@ -569,9 +577,9 @@ class Process(metaclass=_NoPublicConstructor):
             progress.abandoned = True
             error = self._error
             if error is not None and error is not own:
-                hand_up(self, error)
+                hand_up(self, error, progress.keeper, progress.host)
             elif own is not None and own.__cause__ is not None:
-                hand_up(self, own.__cause__)
+                hand_up(self, own.__cause__, progress.keeper, progress.host)
             raise
 
     async def stop(self, *, grace: float | None = None) -> None:
@@ -775,6 +783,7 @@ def _settle(
         p._host = None
     p._teardown = None
     p._scope = None
+    p._startup = None
     keeper = p._keeper
     if keeper is not None:
         p._keeper = None
@@ -929,6 +938,8 @@ class _Startup:
     reached: bool = False  # the runner called ready()
     running: bool = False  # ... while STARTING, so the process became RUNNING
     abandoned: bool = False  # start()'s caller gave up: nobody will raise
+    keeper: Keeper | None = None  # where a failure goes if abandoned
+    host: Host | None = None
 
 
 async def _runner_task(p: Process, run: RunFn, progress: _Startup) -> None:
@@ -967,13 +978,7 @@ async def _runner_task(p: Process, run: RunFn, progress: _Startup) -> None:
             # That includes a failure after ready() if the process was
             # stopped while starting (it never became RUNNING).
             _add_note(exc, "runner", p)
-            previous = p._error
-            if previous is None:
-                p._error = exc
-            else:
-                # start() already gave up (its timeout): the error it
-                # raises keeps this failure as its cause.
-                previous.__cause__ = exc
+            _add_startup_error(p, exc)
             _drive([(p, None)], [])
         if not isinstance(exc, Exception):
             raise
@@ -984,6 +989,48 @@ async def _runner_task(p: Process, run: RunFn, progress: _Startup) -> None:
 
 def _add_note(exc: BaseException, part: str, p: Process) -> None:
     exc.add_note(f"proctree: raised by the {part} of process {p.path!r}")
+
+
+def _add_startup_error(p: Process, exc: BaseException) -> None:
+    """Make ``exc`` part of what ``p``'s start() raises."""
+    previous = p._error
+    if previous is None:
+        p._error = exc
+    elif isinstance(previous, StartTimeoutError):
+        # start() gave up on its timeout and raises that error: it keeps
+        # the runner's failures as its cause, so the type callers catch
+        # stays the same.
+        cause = previous.__cause__
+        previous.__cause__ = (
+            exc
+            if cause is None
+            else BaseExceptionGroup(f"process {p.name!r} failed to start", [cause, exc])
+        )
+    else:
+        p._error = BaseExceptionGroup(
+            f"process {p.name!r} failed more than once", [previous, exc]
+        )
+
+
+def startup_failure(p: Process, exc: BaseException) -> bool:
+    """Give ``exc`` to ``p``'s start(), if one is still there to raise it.
+
+    For a keeper whose own runner has ended while its process is still
+    starting (a combinator rolled back or timed out): a failure of a part
+    that comes late belongs to the same failed start. Returns False when
+    no start() will raise it (never started, running, abandoned, closed):
+    the caller then lets it travel up.
+    """
+    progress = p._startup
+    if (
+        progress is None
+        or progress.running
+        or progress.abandoned
+        or p._state is _CLOSED
+    ):
+        return False
+    _add_startup_error(p, exc)
+    return True
 
 
 def _emit(host: Host, hook: str, p: Process, *args: object) -> None:
@@ -1023,14 +1070,17 @@ def fail(p: Process, exc: BaseException, part: str) -> None:
     _close_up(p, exc, taken)
 
 
-def hand_up(p: Process, exc: BaseException) -> None:
+def hand_up(
+    p: Process, exc: BaseException, keeper: Keeper | None, host: Host | None
+) -> None:
     """Send up a failure already recorded as ``p.error``.
 
-    Used for a startup failure whose start() was abandoned: its keeper or
-    host gets it, then its ancestors close, as for any failure.
+    Used for a startup failure whose start() was abandoned: the keeper or
+    host ``p`` had when it started gets it (``p`` may be CLOSED by now, its
+    links gone), then its ancestors, if still linked, close as for any
+    failure.
     """
-    host = p._host
-    taken = p._keeper is not None and p._keeper.take(p, exc)
+    taken = keeper is not None and keeper.take(p, exc)
     if not taken and host is not None:
         host.record(exc)
     _close_up(p, exc, taken)

@@ -35,6 +35,7 @@ from ._process import (
     runner_callable,
     runner_name,
     set_keeper,
+    startup_failure,
 )
 
 __all__ = [
@@ -334,7 +335,9 @@ class _Dependencies:
 
     def take(self, p: Process, exc: BaseException) -> bool:
         if self.done:
-            return False
+            # Our runner has ended: a late failure of a part belongs to our
+            # start if it is still being waited for, else it travels up.
+            return startup_failure(self.owner, exc)
         self.failures.append(exc)
         close_by(self.owner, None)
         return True
