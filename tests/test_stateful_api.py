@@ -92,7 +92,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -111,6 +111,7 @@ from .stateful_harness import (
     Track,
     leaves,
     run_machine,
+    watchdog,
 )
 
 CLOSED = State.CLOSED
@@ -984,26 +985,6 @@ def test_ratelimit_api() -> None:
 # ===================================================== bugs the machines found
 
 
-class Hung(BaseException):
-    """Raised by a real-time alarm inside code that would loop forever."""
-
-
-@contextlib.contextmanager
-def alarm(seconds: float) -> Iterator[None]:
-    """Raise :class:`Hung` in the main thread after ``seconds`` of real time."""
-
-    def hung(signum: int, frame: object) -> None:
-        raise Hung(f"still running after {seconds}s of real time")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 async def _fails(proc: proctree.Process) -> None:
     raise Boom("the failure the root must report")
 
@@ -1016,7 +997,7 @@ def test_a_close_only_cycle_through_the_root_keeps_paths_finite() -> None:
             child.add_child_no_wait(root)  # CLOSE-only: allowed, harmless
             child.go(_fails)
 
-    with alarm(2.0), pytest.raises(BaseExceptionGroup) as info:
+    with watchdog(2.0), pytest.raises(BaseExceptionGroup) as info:
         trio.run(main)
     assert [type(exc) for exc in leaves(info.value)] == [Boom]
 
