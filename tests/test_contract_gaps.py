@@ -23,6 +23,7 @@ import proctree
 from proctree import State
 from proctree._run import run_target
 from proctree._systemd import SystemdNotifier
+from proctree.testing import TeardownRecorder
 
 Ready = Callable[[], Awaitable[None]]
 
@@ -642,3 +643,29 @@ async def test_a_services_error_history_keeps_the_last_100_by_default(
         assert runs == 105
         assert [str(e) for e in svc.errors] == [f"serve {n}" for n in range(6, 106)]
         assert str(svc.last_error) == "serve 105"
+
+
+async def test_wait_for_on_a_closing_process_is_still_honoured(
+    autojump_clock: trio.testing.MockClock,
+    proctree_root: proctree.Process,
+    proctree_recorder: TeardownRecorder,
+) -> None:
+    # p is already CLOSING (held open by its wait for gate); a
+    # wait_for(q) added now still holds p's CLOSED until q is CLOSED, and
+    # does not close q.
+    gate = proctree.with_parent(proctree_root, name="gate")
+    p = proctree.with_parent(proctree_root, name="p")
+    p.wait_for(gate)
+    q = proctree.with_parent(proctree_root, name="q")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(p.aclose)
+        await trio.testing.wait_all_tasks_blocked()
+        assert p.state is State.CLOSING
+        p.wait_for(q)
+        await gate.aclose()
+        await trio.sleep(1)
+        assert p.state is State.CLOSING  # q still holds it
+        assert q.state is State.RUNNING  # a wait, not a close
+        await q.aclose()
+    assert p.state is State.CLOSED
+    proctree_recorder.assert_order(["gate", "q"], "p")
