@@ -46,3 +46,23 @@ class StartTimeoutError(ProctreeError, TimeoutError):
 
     The runner was cancelled at once; the process is CLOSED.
     """
+
+
+def exception_tree(exc: BaseException) -> list[BaseException]:
+    """``exc`` and everything inside it, groups included, depth first in order.
+
+    Package-private; iterative, so deep nesting costs no recursion.
+    """
+    found: list[BaseException] = []
+    stack: list[BaseException] = [exc]
+    while stack:
+        e = stack.pop()
+        found.append(e)
+        if isinstance(e, BaseExceptionGroup):
+            stack.extend(reversed(e.exceptions))
+    return found
+
+
+def leaf_exceptions(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside ``exc`` that are not groups, in order."""
+    return [e for e in exception_tree(exc) if not isinstance(e, BaseExceptionGroup)]

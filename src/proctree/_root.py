@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from ._errors import leaf_exceptions
 from ._instruments import Instrument
 from ._process import (
     DEFAULT_GRACE,
@@ -172,23 +173,9 @@ def _group(
     """One group of every failure, plus what else escaped the nursery, once."""
     extra: list[BaseException] = []
     if escaped is not None:
-        leaves = _leaves(escaped)
+        leaves = leaf_exceptions(escaped)
         extra = [e for e in leaves if not any(e is f for f in failures)]
     return BaseExceptionGroup(f"proctree root {name!r} failed", [*failures, *extra])
-
-
-def _leaves(exc: BaseException) -> list[BaseException]:
-    if not isinstance(exc, BaseExceptionGroup):
-        return [exc]
-    out: list[BaseException] = []
-    stack: list[BaseException] = [exc]
-    while stack:
-        e = stack.pop()
-        if isinstance(e, BaseExceptionGroup):
-            stack.extend(reversed(e.exceptions))
-        else:
-            out.append(e)
-    return out
 
 
 async def _watch_signals(

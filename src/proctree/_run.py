@@ -10,7 +10,7 @@ from typing import final
 
 import trio
 
-from ._errors import ProctreeError
+from ._errors import ProctreeError, exception_tree, leaf_exceptions
 from ._instruments import Instrument
 from ._process import (
     Process,
@@ -93,7 +93,7 @@ class _Watch(Instrument):
     ) -> None:
         if error is not None:
             path = process.path
-            for exc in (error, *_leaves(error)):
+            for exc in exception_tree(error):
                 self.failed_in.setdefault(id(exc), path)
 
 
@@ -112,12 +112,6 @@ async def _watchdog(proc: Process, notifier: SystemdNotifier, every: float) -> N
     while True:
         notifier.notify("WATCHDOG=1")
         await trio.sleep(every)
-
-
-def _leaves(exc: BaseException) -> list[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for sub in exc.exceptions for leaf in _leaves(sub)]
-    return [exc]
 
 
 async def run_target(
@@ -170,7 +164,7 @@ async def run_target(
                 await app.wait()
         seen = host.signals_seen
     except BaseExceptionGroup as group:
-        for exc in _leaves(group):
+        for exc in leaf_exceptions(group):
             where = watch.failed_in.get(id(exc), "proctree")
             write(f"proctree: {where} failed: {type(exc).__name__}: {exc}")
             if verbose:

@@ -17,7 +17,7 @@ from typing import Final, final
 import attrs
 import trio
 
-from ._errors import InvalidStateError, ProctreeError
+from ._errors import InvalidStateError, ProctreeError, exception_tree
 from ._process import (
     Process,
     Ready,
@@ -67,23 +67,11 @@ def _also(
     cancel scope that caused it takes it out of the group, as it does for a
     nursery's, and the failures go on (nothing is swallowed).
     """
-    known = _leaves(exc)
+    known = exception_tree(exc)
     missing = [f for f in failures if not any(f is k for k in known)]
     if not missing:
         return exc
     return BaseExceptionGroup(message, [exc, *missing])
-
-
-def _leaves(exc: BaseException) -> list[BaseException]:
-    """``exc`` and every group member inside it, at any depth."""
-    found = [exc]
-    stack = [exc]
-    while stack:
-        e = stack.pop()
-        if isinstance(e, BaseExceptionGroup):
-            found.extend(e.exceptions)
-            stack.extend(e.exceptions)
-    return found
 
 
 # ------------------------------------------------------------------ leaf
