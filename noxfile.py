@@ -23,7 +23,7 @@ def soak(session: nox.Session) -> None:
     prints the operation count, the violations and the time.
     """
     session.install("-e", ".[test]")
-    session.run("python", "-m", "tests.soak", *session.posargs)
+    session.run("python", "-m", "tests.reliability.soak", *session.posargs)
 
 
 @nox.session

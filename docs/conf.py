@@ -177,7 +177,7 @@ nitpick_ignore = [
     ("py:class", "hypercorn.config.Config"),
     ("py:class", "grpc.Server"),
     ("py:class", "grpc.ServerCredentials"),
-    ("py:class", "proctree._periodic._T"),
+    ("py:class", "proctree._schedule.periodic._T"),
 ]
 
 

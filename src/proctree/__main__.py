@@ -1,6 +1,6 @@
-"""``python -m proctree``: see :mod:`proctree._cli`."""
+"""``python -m proctree``: see :mod:`proctree._ops.cli`."""
 
-from ._cli import console_main
+from ._ops import console_main
 
 if __name__ == "__main__":
     console_main()

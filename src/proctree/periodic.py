@@ -18,14 +18,14 @@ function         when ``fn`` is called                           calls
 ================ =============================================== ==========
 """
 
-from ._periodic import every as every
-from ._periodic import every_go as every_go
-from ._periodic import on_signal as on_signal
-from ._periodic import on_signal_go as on_signal_go
-from ._periodic import tick as tick
-from ._periodic import tick_go as tick_go
-from ._periodic import ticker as ticker
-from ._periodic import ticker_go as ticker_go
+from ._schedule import every as every
+from ._schedule import every_go as every_go
+from ._schedule import on_signal as on_signal
+from ._schedule import on_signal_go as on_signal_go
+from ._schedule import tick as tick
+from ._schedule import tick_go as tick_go
+from ._schedule import ticker as ticker
+from ._schedule import ticker_go as ticker_go
 
 __all__ = [
     "every",

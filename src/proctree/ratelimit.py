@@ -5,7 +5,7 @@
 CLOSED. Waiting callers are told with an error when the limiter closes.
 """
 
-from ._ratelimit import RateLimiter as RateLimiter
-from ._ratelimit import RateLimiterStatistics as RateLimiterStatistics
+from ._schedule import RateLimiter as RateLimiter
+from ._schedule import RateLimiterStatistics as RateLimiterStatistics
 
 __all__ = ["RateLimiter", "RateLimiterStatistics"]

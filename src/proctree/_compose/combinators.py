@@ -1,0 +1,259 @@
+"""The dependency combinators: sequential, chain and parallel.
+
+Running one makes one child process per dependency, so the tree shows
+``sequential[db, cache, http]`` and each node's state; the combinator
+decides when each dependency's ``ready()`` returns, so when it stops.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final, final
+
+import attrs
+import trio
+
+from .._core import (
+    InvalidStateError,
+    Process,
+    Ready,
+    Runner,
+    RunnerObject,
+    close_by,
+    current_process,
+    forced_at,
+    is_cancellation,
+    is_closing,
+    join_failures,
+    new_process,
+    one_failure,
+    release_close,
+    runner_callable,
+    runner_name,
+    set_keeper,
+    startup_failure,
+)
+
+__all__ = ["chain", "parallel", "sequential"]
+
+
+# ---------------------------------------------------------- dependencies
+
+
+@final
+@attrs.define(eq=False)
+class _Dependencies:
+    """Keeps a combinator's dependencies: takes their failures, sees them close."""
+
+    owner: Process
+    failures: list[BaseException] = attrs.field(factory=list)
+    # Failures of parts that did not start (parallel): raised by the
+    # combinator's start, and never lost if that start is cancelled.
+    startup: list[BaseException] = attrs.field(factory=list)
+    stopping: bool = False
+    done: bool = False
+
+    def take(self, p: Process, exc: BaseException) -> bool:
+        if self.done:
+            # Our runner has ended: a late failure of a part belongs to our
+            # start if it is still being waited for, else it travels up.
+            return startup_failure(self.owner, exc)
+        self.failures.append(exc)
+        close_by(self.owner, None)
+        return True
+
+    def closed(self, p: Process) -> None:
+        if not self.stopping and not self.done:
+            # A dependency ended by itself: the others are stopped too.
+            close_by(self.owner, None)
+
+
+_SEQUENTIAL: Final = "sequential"
+_CHAIN: Final = "chain"
+_PARALLEL: Final = "parallel"
+
+
+@final
+@attrs.frozen
+class Dependencies:
+    """The runner :func:`sequential`, :func:`chain` and :func:`parallel` return."""
+
+    kind: str
+    deps: tuple[Runner, ...]
+    name: str
+    default_grace: float = math.inf
+    """A combinator waits for its dependencies, each stopped with its own
+    grace; only an explicit grace bounds it."""
+
+    async def run(self, ready: Ready) -> None:
+        """Start the dependencies, report ready, stop them when asked."""
+        me = current_process(f"{self.kind}()")
+        keeper = _Dependencies(me)
+        try:
+            if self.kind == _PARALLEL:
+                await self._run_parallel(me, keeper, ready)
+            else:
+                await self._run_stack(me, keeper, ready)
+        except BaseException as exc:
+            keeper.done = True
+            # A dependency's failure taken while this runner was failing or
+            # being forced is still this runner's: never dropped.
+            joined = join_failures(
+                exc, [*keeper.startup, *keeper.failures], f"{self.name} failed"
+            )
+            if joined is exc:
+                raise
+            raise joined from None
+        keeper.done = True
+        if keeper.failures:
+            raise one_failure(keeper.failures, f"{self.name} failed")
+
+    async def _run_stack(
+        self, me: Process, keeper: _Dependencies, ready: Ready
+    ) -> None:
+        started: list[Process] = []
+        try:
+            parent = me
+            for dep in self.deps:
+                if is_closing(me) or keeper.failures:
+                    break
+                child = new_process(dep, parent=parent)
+                set_keeper(child, keeper)
+                try:
+                    await child.start()
+                except InvalidStateError as exc:
+                    if not is_closing(me):
+                        keeper.startup.append(exc)
+                        raise
+                    # We are being stopped: it was stopped while starting.
+                    started.append(child)
+                    break
+                except BaseException as exc:
+                    if not is_cancellation(exc):
+                        # Kept, in case the roll-back below is forced.
+                        keeper.startup.append(exc)
+                    raise
+                release_close(parent, child)
+                started.append(child)
+                if self.kind == _CHAIN:
+                    parent = child
+            if not is_closing(me) and not keeper.failures:
+                await ready()
+        finally:
+            keeper.stopping = True
+            await _stop_in_order(me, started[::-1])
+
+    async def _run_parallel(
+        self, me: Process, keeper: _Dependencies, ready: Ready
+    ) -> None:
+        children = [new_process(dep, parent=me) for dep in self.deps]
+        for child in children:
+            set_keeper(child, keeper)
+        startup = keeper.startup
+        rolled_back = False
+
+        async def start_one(child: Process) -> None:
+            nonlocal rolled_back
+            try:
+                await child.start()
+            except Exception as exc:
+                if isinstance(exc, InvalidStateError) and (
+                    rolled_back or is_closing(me)
+                ):
+                    return  # stopped while starting, by a roll-back or a stop
+                startup.append(exc)
+                if not rolled_back:
+                    rolled_back = True
+                    for other in children:
+                        close_by(other, None)
+
+        try:
+            async with trio.open_nursery() as nursery:
+                for child in children:
+                    nursery.start_soon(start_one, child, name=child.name)
+            if startup:
+                raise one_failure(startup, f"{self.name} failed to start")
+            if not is_closing(me) and not keeper.failures:
+                await ready()
+        finally:
+            keeper.stopping = True
+            await _stop_together(me, children)
+
+
+async def _stop_in_order(me: Process, deps: list[Process]) -> None:
+    """Stop ``deps`` one after another; forced ones are all asked at once."""
+    deadline = forced_at(me)
+    for i, dep in enumerate(deps):
+        close_by(dep, deadline)
+        try:
+            await dep.closed.wait()
+        except BaseException:
+            now = trio.current_time()
+            for rest in deps[i + 1 :]:
+                close_by(rest, now)
+            raise
+
+
+async def _stop_together(me: Process, deps: list[Process]) -> None:
+    deadline = forced_at(me)
+    for dep in deps:
+        close_by(dep, deadline)
+    try:
+        for dep in deps:
+            await dep.closed.wait()
+    except BaseException:
+        now = trio.current_time()
+        for dep in deps:
+            close_by(dep, now)
+        raise
+
+
+def _dependencies(kind: str, runners: tuple[Runner, ...]) -> RunnerObject:
+    for runner in runners:
+        runner_callable(runner, kind)
+    names = ", ".join(runner_name(r) for r in runners)
+    return Dependencies(kind, runners, f"{kind}[{names}]")
+
+
+def sequential(*runners: Runner) -> RunnerObject:
+    """A runner that starts ``runners`` one after another and stops them in reverse.
+
+    Each dependency runs in a child process; the next starts once the
+    previous is ready, and ``ready()`` is called once all are. When stopped,
+    they are stopped last-started first, like a stack, each with its own
+    grace (a grace given to ``stop()`` bounds them all). If one fails to
+    start, those already started are stopped and the failure is raised; if
+    one fails or ends while running, the others are stopped and the failure
+    is this runner's.
+
+    Raises:
+        TypeError: an argument is not a runner.
+    """
+    return _dependencies(_SEQUENTIAL, runners)
+
+
+def chain(*runners: Runner) -> RunnerObject:
+    """Like :func:`sequential`, but each dependency runs under the previous one.
+
+    The tree nests (``db`` holds ``cache`` holds ``http``), so each
+    dependency is visibly inside the one it needs; order, stop and failure
+    behave as in :func:`sequential`.
+
+    Raises:
+        TypeError: an argument is not a runner.
+    """
+    return _dependencies(_CHAIN, runners)
+
+
+def parallel(*runners: Runner) -> RunnerObject:
+    """A runner that starts ``runners`` together and stops them together.
+
+    ``ready()`` is called once every dependency is ready. If one fails to
+    start, the others are stopped and the failure is raised; if one fails
+    or ends while running, the others are stopped and the failure is this
+    runner's.
+
+    Raises:
+        TypeError: an argument is not a runner.
+    """
+    return _dependencies(_PARALLEL, runners)

@@ -1,0 +1,267 @@
+"""The leaf runners: leaf, start_stop, nop and prefixed_error.
+
+A runner is ``async def run(ready)`` (or an object with such a ``run``): it
+initialises, awaits ``ready()`` once it serves, and shuts down gracefully
+when ``ready()`` returns. These runners wrap plain async functions; the
+dependency combinators (``combinators.py``) build runners out of runners.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import final
+
+import attrs
+import trio
+
+from .._core import (
+    ProctreeError,
+    Ready,
+    RunFn,
+    Runner,
+    RunnerObject,
+    check_async_callable,
+    is_cancellation,
+    join_failures,
+    one_failure,
+    runner_callable,
+    runner_name,
+)
+
+__all__ = ["AsyncFn", "leaf", "nop", "prefixed_error", "start_stop"]
+
+AsyncFn = Callable[[], Awaitable[object]]
+"""A zero-argument async function, as ``leaf`` and ``start_stop`` take."""
+
+
+# ------------------------------------------------------------------ leaf
+
+
+@final
+@attrs.frozen
+class Leaf:
+    """The runner :func:`leaf` returns."""
+
+    run_in_foreground: AsyncFn
+    graceful_stop: AsyncFn | None
+    name: str
+
+    async def run(self, ready: Ready) -> None:
+        """Run the foreground, report ready, stop gracefully when asked."""
+        failures: list[BaseException] = []
+        ended = trio.Event()
+        foreground_scope = trio.CancelScope()
+        ready_scope = trio.CancelScope()
+
+        async def foreground() -> None:
+            try:
+                with foreground_scope:
+                    await self.run_in_foreground()
+            except BaseException as exc:
+                if is_cancellation(exc):
+                    raise
+                failures.append(exc)
+            finally:
+                ended.set()
+                # Ending on its own first: wake the wait on ready().
+                ready_scope.cancel()
+
+        ready_error: BaseException | None = None
+        stop_error: BaseException | None = None
+        ended_first = False
+        # Errors are raised after the nursery, so they keep their own type.
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(foreground, name=self.name)
+                with ready_scope:
+                    try:
+                        await ready()
+                    except BaseException as exc:
+                        if is_cancellation(exc):
+                            raise
+                        ready_error = exc
+                ended_first = ended.is_set() and ready_error is None
+                if ended_first:
+                    pass
+                elif ready_error is not None or self.graceful_stop is None:
+                    foreground_scope.cancel()
+                else:
+                    try:
+                        await self.graceful_stop()
+                    except BaseException as exc:
+                        if is_cancellation(exc):
+                            raise
+                        stop_error = exc
+                        foreground_scope.cancel()
+                await ended.wait()
+        except BaseException as exc:
+            # Forced (cancelled) while stopping: what already failed goes
+            # with the cancellation instead of being dropped.
+            pending = [
+                *failures,
+                *(e for e in (ready_error, stop_error) if e is not None),
+            ]
+            joined = join_failures(
+                exc, pending, f"leaf {self.name!r} failed while stopping"
+            )
+            if joined is exc:
+                raise
+            raise joined from None
+        if ended_first:
+            if failures:
+                raise failures[0]
+            raise ProctreeError(
+                f"leaf {self.name!r}: run_in_foreground returned while the "
+                "process was running; a leaf must run until it is stopped"
+            )
+        if ready_error is not None:
+            # The callback's error wins; the foreground's rides along.
+            if failures and ready_error.__context__ is None:
+                ready_error.__context__ = failures[0]
+            raise ready_error
+        errors = [*failures, *([stop_error] if stop_error is not None else [])]
+        if errors:
+            raise one_failure(errors, f"leaf {self.name!r} failed while stopping")
+
+
+def leaf(
+    run_in_foreground: AsyncFn,
+    graceful_stop: AsyncFn | None = None,
+    *,
+    name: str | None = None,
+) -> RunnerObject:
+    """A runner that runs ``run_in_foreground()`` until it is stopped.
+
+    ``ready()`` is called as soon as ``run_in_foreground`` has been launched.
+    When the process is stopped, ``graceful_stop()`` is called (it should
+    make ``run_in_foreground`` return) and the leaf waits for the foreground;
+    with no ``graceful_stop``, the foreground is cancelled at once. Past the
+    process's grace, everything is cancelled.
+
+    A failure of the foreground is the leaf's failure; the foreground
+    returning while the process runs is a failure too (a
+    :class:`~proctree.ProctreeError`). If the ``ready`` callback itself
+    raises, that error wins.
+
+    Args:
+        run_in_foreground: ``async def fn() -> None``, the work.
+        graceful_stop: ``async def fn() -> None`` that asks the work to end.
+        name: the name of its process; by default the foreground's name.
+
+    Raises:
+        TypeError: an argument is not an async function.
+    """
+    check_async_callable(run_in_foreground, "leaf", "run_in_foreground()")
+    if graceful_stop is not None:
+        check_async_callable(graceful_stop, "leaf", "graceful_stop()")
+    return Leaf(run_in_foreground, graceful_stop, _name(name, run_in_foreground))
+
+
+def _name(name: str | None, fn: object) -> str:
+    if name is None:
+        return runner_name(fn)
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}")
+    return name
+
+
+# ------------------------------------------------------------ start_stop
+
+
+@final
+@attrs.frozen
+class StartStop:
+    """The runner :func:`start_stop` returns."""
+
+    start_in_background: AsyncFn
+    graceful_stop: AsyncFn
+    name: str
+
+    async def run(self, ready: Ready) -> None:
+        """Start, report ready, then stop; a start failure skips the stop."""
+        await self.start_in_background()
+        try:
+            await ready()
+        finally:
+            await self.graceful_stop()
+
+
+def start_stop(
+    start_in_background: AsyncFn,
+    graceful_stop: AsyncFn,
+    *,
+    name: str | None = None,
+) -> RunnerObject:
+    """A runner for a service that starts itself in the background.
+
+    ``start_in_background()`` is awaited (its failure fails the start, and
+    then ``graceful_stop`` is not called), ``ready()`` is called, and when
+    the process is stopped ``graceful_stop()`` is awaited; its failure is
+    the process's failure.
+
+    Raises:
+        TypeError: an argument is not an async function.
+    """
+    check_async_callable(start_in_background, "start_stop", "start_in_background()")
+    check_async_callable(graceful_stop, "start_stop", "graceful_stop()")
+    return StartStop(
+        start_in_background, graceful_stop, _name(name, start_in_background)
+    )
+
+
+# --------------------------------------------------- nop, prefixed_error
+
+
+@final
+@attrs.frozen
+class Nop:
+    """The runner :func:`nop` returns."""
+
+    name: str = "nop"
+
+    async def run(self, ready: Ready) -> None:
+        """Be ready at once; return as soon as asked to stop."""
+        await ready()
+
+
+def nop() -> RunnerObject:
+    """A runner that does nothing: ready at once, stops at once."""
+    return Nop()
+
+
+@final
+@attrs.frozen
+class PrefixedError:
+    """The runner :func:`prefixed_error` returns."""
+
+    prefix: str
+    inner: RunFn
+    name: str
+    default_grace: float | None
+
+    async def run(self, ready: Ready) -> None:
+        """Run the inner runner; note the prefix on its failure."""
+        try:
+            await self.inner(ready)
+        except BaseException as exc:
+            if not is_cancellation(exc):
+                text = str(exc)
+                exc.add_note(f"{self.prefix}: {text}" if text else self.prefix)
+            raise
+
+
+def prefixed_error(prefix: str, runner: Runner) -> RunnerObject:
+    """Wrap ``runner`` so that its failure carries ``prefix``.
+
+    The prefix is added as a note (``add_note``), so the exception keeps its
+    type and ``except*`` still matches it.
+
+    Raises:
+        TypeError: ``prefix`` is not a str or ``runner`` not a runner.
+    """
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefixed_error(): prefix must be a str, got {prefix!r}")
+    inner = runner_callable(runner, "prefixed_error")
+    return PrefixedError(
+        prefix, inner, runner_name(runner), getattr(runner, "default_grace", None)
+    )

@@ -1,0 +1,108 @@
+"""What the layers above may do to a process beyond its public methods.
+
+Combinators, services, supervisors, schedules and leaves build on these:
+keepers, closing callbacks, closes with a deadline, and the current
+process. Each is a small, named operation on the node; nothing above
+``_core`` touches a process's fields.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from .current import CURRENT, owner
+from .driver import drive
+from .edges import CLOSE
+from .errors import ProctreeError
+from .node import BACKGROUND, Process
+from .protocols import Keeper
+from .state import State
+
+__all__ = [
+    "close_by",
+    "current_process",
+    "forced_at",
+    "forget_on_closing",
+    "is_closing",
+    "on_closing",
+    "release_close",
+    "set_keeper",
+]
+
+
+def current_process(what: str) -> Process:
+    """The process whose code is running; a clear error outside every one."""
+    current = CURRENT.get(None)
+    if current is None:
+        raise ProctreeError(
+            f"{what} must run inside a proctree process: start it with "
+            "proctree.new_process(runner).start() under a root"
+        )
+    return owner(current)
+
+
+def is_closing(p: Process) -> bool:
+    """Whether ``p`` is CLOSING or CLOSED (without making its ``closing`` event)."""
+    return p._state is State.CLOSING or p._state is State.CLOSED
+
+
+def on_closing(p: Process, callback: Callable[[], object]) -> bool:
+    """Call ``callback()`` once, synchronously, when ``p`` starts closing.
+
+    Returns False, keeping nothing, if ``p`` is already CLOSING or CLOSED.
+    The callback runs inside the close's driver: it must be quick, must not
+    raise, and must not close processes (cancelling a trio scope is its
+    intended use). :func:`background` never closes, so nothing is kept for
+    it. Undo with :func:`forget_on_closing`.
+    """
+    if p._state is State.CLOSING or p._state is State.CLOSED:
+        return False
+    if p is not BACKGROUND:
+        watchers = p._watchers
+        if watchers is None:
+            p._watchers = [callback]
+        else:
+            watchers.append(callback)
+    return True
+
+
+def forget_on_closing(p: Process, callback: Callable[[], object]) -> None:
+    """Drop a callback given to :func:`on_closing` (no-op if it ran or is gone)."""
+    watchers = p._watchers
+    if watchers is not None:
+        for i, known in enumerate(watchers):
+            if known is callback:
+                del watchers[i]
+                break
+        if not watchers:
+            p._watchers = None
+
+
+def set_keeper(p: Process, keeper: Keeper) -> None:
+    """Make ``keeper`` the one offered ``p``'s failures and told of its close."""
+    p._keeper = keeper
+
+
+def release_close(parent: Process, child: Process) -> None:
+    """Keep ``parent`` waiting for ``child`` but stop closing it with the parent.
+
+    Combinators use it once a dependency is up: from then on they decide
+    when it is stopped (a stack's reverse order).
+    """
+    children = parent._children
+    if children is not None and child in children:
+        children[child] &= ~CLOSE
+
+
+def close_by(p: Process, deadline: float | None) -> None:
+    """Ask ``p`` to close; its subtree is forced at ``deadline`` (None: own graces)."""
+    drive([(p, deadline)], [])
+
+
+def forced_at(p: Process) -> float | None:
+    """When ``p`` will be forced, if a finite deadline applies."""
+    return p._forced if p._forced < math.inf else None
+
+
+# ------------------------------------------------------ what a root needs

@@ -1,0 +1,255 @@
+"""Roots: the ``async with`` blocks that own a nursery and host a tree."""
+
+from __future__ import annotations
+
+import contextlib
+import signal as _signal
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from .checks import check_grace
+from .current import CURRENT
+from .driver import drive, fail, is_cancellation
+from .errors import leaf_exceptions
+from .host import DEFAULT_GRACE, Host, emit
+from .instrument import Instrument
+from .node import Process
+from .state import State
+
+if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
+
+__all__ = ["close_hosted", "host_of", "open_root", "with_signals"]
+
+
+def open_root(
+    name: str = "root",
+    *,
+    grace: float = DEFAULT_GRACE,
+    instruments: Sequence[Instrument] = (),
+) -> AbstractAsyncContextManager[Process]:
+    """Open a root process that owns a trio nursery and hosts a tree.
+
+    The ``async with`` body is the root's own task. When the body ends, the
+    root is closed (children first) and the block exits once everything it
+    hosted is CLOSED. When the root closes for another reason (a failure
+    below it, ``root.aclose()``), the body is cancelled, as a nursery's body
+    is. Failures of processes below it leave the block as one
+    :class:`BaseExceptionGroup` (each failure once).
+
+    Args:
+        name: the root's name.
+        grace: the default grace of ``go`` functions in this tree, in seconds.
+        instruments: event hooks called for every process of this tree.
+
+    Returns:
+        An async context manager yielding the root :class:`Process`.
+
+    Raises:
+        TypeError: ``name`` is not a str or ``grace`` not a number.
+        ValueError: ``grace`` is negative.
+    """
+    return _root(_check_name(name), check_grace(grace), (), _check(instruments))
+
+
+def with_signals(
+    *signals: int,
+    name: str = "root",
+    grace: float = DEFAULT_GRACE,
+    instruments: Sequence[Instrument] = (),
+) -> AbstractAsyncContextManager[Process]:
+    """Open a root (see :func:`open_root`) that closes when a signal arrives.
+
+    The first of ``signals`` closes the root gracefully: a normal shutdown,
+    the block exits without an exception unless something failed. A second
+    signal while closing forces the shutdown: everything still running,
+    teardowns included, is cancelled.
+
+    Args:
+        *signals: the signals to handle; by default SIGINT and SIGTERM.
+        name: the root's name.
+        grace: the default grace of ``go`` functions in this tree, in seconds.
+        instruments: event hooks called for every process of this tree.
+
+    Raises:
+        TypeError: a signal is not a signal number.
+        ValueError: a signal number is not valid.
+    """
+    chosen = signals or (_signal.SIGINT, _signal.SIGTERM)
+    valid = _signal.valid_signals()
+    for sig in chosen:
+        if isinstance(sig, bool) or not isinstance(sig, int):
+            raise TypeError(
+                f"with_signals() takes signal numbers such as signal.SIGTERM, "
+                f"got {sig!r}"
+            )
+        if sig not in valid:
+            raise ValueError(f"with_signals(): {sig!r} is not a valid signal number")
+    return _root(
+        _check_name(name), check_grace(grace), tuple(chosen), _check(instruments)
+    )
+
+
+def _check(instruments: Sequence[Instrument]) -> tuple[Instrument, ...]:
+    chosen = tuple(instruments)
+    for instrument in chosen:
+        if not isinstance(instrument, Instrument):
+            raise TypeError(
+                "instruments must be proctree.Instrument instances (subclass it "
+                f"and override the hooks you need), got {instrument!r}"
+            )
+    return chosen
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"the root's name must be a str, got {type(name).__name__}")
+    return name
+
+
+@contextlib.asynccontextmanager
+async def _root(
+    name: str,
+    grace: float,
+    signals: tuple[int, ...],
+    instruments: tuple[Instrument, ...],
+) -> AsyncIterator[Process]:
+    failures: list[BaseException] = []
+    try:
+        # The signal receiver outlives the nursery, so the watcher task can
+        # never see it closed, even when the body ends before it starts.
+        with contextlib.ExitStack() as stack:
+            receiver = None
+            if signals:
+                receiver = stack.enter_context(trio.open_signal_receiver(*signals))
+            async with trio.open_nursery() as nursery:
+                root = _make_root(nursery, name, grace, instruments)
+                host = host_of(root)
+                failures = host.failures
+                watcher = trio.CancelScope()
+                if receiver is not None:
+                    nursery.start_soon(
+                        _watch_signals,
+                        receiver,
+                        root,
+                        host,
+                        watcher,
+                        name=f"{name}:signals",
+                    )
+                token = _enter_body(root)
+                try:
+                    with _body_scope(root):
+                        yield root
+                except BaseException as exc:
+                    if is_cancellation(exc):
+                        raise
+                    fail(root, exc, "body")
+                finally:
+                    _leave_body(root, token)
+                await _wait_hosted(root, host)
+                watcher.cancel()
+    except BaseException as exc:
+        if not failures:
+            raise
+        raise _group(name, failures, exc) from None
+    if failures:
+        raise _group(name, failures, None)
+
+
+def _group(
+    name: str, failures: list[BaseException], escaped: BaseException | None
+) -> BaseExceptionGroup[BaseException]:
+    """One group of every failure, plus what else escaped the nursery, once."""
+    extra: list[BaseException] = []
+    if escaped is not None:
+        leaves = leaf_exceptions(escaped)
+        extra = [e for e in leaves if not any(e is f for f in failures)]
+    return BaseExceptionGroup(f"proctree root {name!r} failed", [*failures, *extra])
+
+
+async def _watch_signals(
+    receiver: AsyncIterator[int],
+    root: Process,
+    host: Host,
+    scope: trio.CancelScope,
+) -> None:
+    with scope:
+        seen = 0
+        async for _ in receiver:
+            seen += 1
+            host.signals_seen = seen
+            if seen == 1:
+                close_hosted(root, host)
+            else:
+                # A second signal while closing: force, teardowns included.
+                host.nursery.cancel_scope.cancel()
+                return
+
+
+# ------------------------------------------- the root process and its host
+
+
+def _make_root(
+    nursery: trio.Nursery, name: str, grace: float, instruments: tuple[Any, ...]
+) -> Process:
+    """Make the root process of a new host; its body is its own task.
+
+    The root's own grace is 0: when it closes for any reason but the end of
+    its body, the body is cancelled at once, as a nursery's body is.
+    """
+    host = Host(nursery, grace, instruments)
+    root = Process._create(name, host, 0.0, State.RUNNING)
+    root._task_alive = True
+    root._scope = trio.CancelScope()
+    root._kind = "root"
+    root._born = trio.current_time()
+    if instruments:
+        emit(host, "created", root)
+    return root
+
+
+def _body_scope(root: Process) -> trio.CancelScope:
+    """The cancel scope the root's body runs in (closing the root cancels it)."""
+    scope = root._scope
+    assert scope is not None
+    return scope
+
+
+def _enter_body(root: Process) -> object:
+    """Make ``root`` the current process of the body; returns a reset token."""
+    return CURRENT.set(root)
+
+
+def _leave_body(root: Process, token: object) -> None:
+    """The body has ended: close the root and every stray process it hosts."""
+    CURRENT.reset(token)  # type: ignore[arg-type]
+    host = root._host
+    root._task_alive = False
+    close_hosted(root, host)
+
+
+def close_hosted(root: Process, host: Host | None) -> None:
+    """Close the root and every stray it hosts (each with its own grace)."""
+    closes: list[tuple[Process, float | None]] = [(root, None)]
+    if host is not None:
+        closes.extend((stray, None) for stray in host.strays)
+    drive(closes, [root])
+
+
+def host_of(root: Process) -> Host:
+    """The host of a root that has not closed yet."""
+    host = root._host
+    assert host is not None
+    return host
+
+
+async def _wait_hosted(root: Process, host: Host) -> None:
+    """Wait until the root and every stray the host holds are CLOSED."""
+    await root.closed.wait()
+    while host.strays:
+        stray = next(iter(host.strays))
+        if stray._state is not State.CLOSING:
+            drive([(stray, None)], [])
+        await stray.closed.wait()

@@ -1,0 +1,217 @@
+"""Starting a runner process: INITIAL -> STARTING -> RUNNING, or a failed start.
+
+:func:`start` is the body of :meth:`Process.start`. A startup failure is
+``start()``'s to raise while a ``start()`` is there to raise it; once the
+caller gave up it travels up like any failure (``docs/design.md``,
+section 6).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Final, final
+
+import attrs
+import trio
+
+from .checks import check_seconds
+from .current import CURRENT
+from .driver import add_note, drive, fail, hand_up, is_cancellation, task_ended
+from .errors import InvalidStateError, StartError, StartTimeoutError
+from .host import Host, emit
+from .protocols import Keeper, RunFn
+from .state import State
+
+if TYPE_CHECKING:
+    from .node import Process
+
+__all__ = ["Startup", "start", "startup_failure"]
+
+_INITIAL: Final = State.INITIAL
+_STARTING: Final = State.STARTING
+_RUNNING: Final = State.RUNNING
+_CLOSED: Final = State.CLOSED
+
+
+@final
+@attrs.define(eq=False, slots=True)
+class Startup:
+    """How far a starting runner got: shared by start() and the runner task."""
+
+    event: trio.Event = attrs.field(factory=trio.Event)
+    reached: bool = False  # the runner called ready()
+    running: bool = False  # ... while STARTING, so the process became RUNNING
+    abandoned: bool = False  # start()'s caller gave up: nobody will raise
+    keeper: Keeper | None = None  # where a failure goes if abandoned
+    host: Host | None = None
+
+
+async def start(p: Process, timeout: float | None) -> None:
+    """Start ``p``'s runner and wait for ``ready()`` (see :meth:`Process.start`)."""
+    if p._state is not _INITIAL or p._run is None:
+        raise InvalidStateError(
+            f"cannot start process {p.name!r}: it is {p._state.name}; "
+            "only an INITIAL process made by proctree.new_process() can "
+            "start, once"
+        )
+    limit = math.inf if timeout is None else check_seconds(timeout, "timeout")
+    host = p._host
+    assert host is not None
+    run = p._run
+    p._run = None
+    p._state = _STARTING
+    p._task_alive = True
+    scope = p._scope = trio.CancelScope()
+    if p._forced < math.inf:
+        scope.deadline = p._forced
+    progress = p._startup = Startup()
+    p._born = trio.current_time()
+    if host.instruments:
+        emit(host, "started", p)
+    host.nursery.start_soon(_runner_task, p, run, progress, name=p.name)
+    # Where a failure goes if this start() is abandoned (by then the
+    # process may be CLOSED and have forgotten both).
+    progress.keeper, progress.host = p._keeper, host
+    try:
+        if limit == math.inf:
+            await progress.event.wait()
+            timed_out = False
+        else:
+            with trio.move_on_after(limit) as waiter:
+                await progress.event.wait()
+            timed_out = waiter.cancelled_caught
+    except BaseException:
+        # The caller gave up (cancelled): abandon the startup. A failure
+        # the runner has had (in the same instant) or still has is no
+        # longer start()'s to raise: it travels up.
+        progress.abandoned = True
+        if p._error is not None:
+            hand_up(p, p._error, progress.keeper, progress.host)
+        scope.cancel()
+        drive([(p, None)], [])
+        raise
+    if timed_out:
+        error = StartTimeoutError(
+            f"process {p.name!r} did not call ready() within {limit:g}s "
+            "and was cancelled"
+        )
+        p._error = error
+        scope.cancel()
+        drive([(p, None)], [])
+        await _await_startup_end(p, progress, own=error)
+        raise error
+    if progress.running and p._error is None:
+        return
+    await _await_startup_end(p, progress, own=None)
+    if p._error is not None:
+        raise p._error
+    raise InvalidStateError(f"process {p.name!r} was stopped while starting")
+
+
+async def _await_startup_end(
+    p: Process, progress: Startup, own: BaseException | None
+) -> None:
+    """Wait for CLOSED in start(); if the caller gives up, hand failures up.
+
+    A startup failure is start()'s to raise only while start() is there
+    to raise it: one it already holds (other than ``own``, its own
+    timeout error) travels up as any failure would, and one the runner
+    has yet to raise will (``progress.abandoned``).
+    """
+    try:
+        await p.closed.wait()
+    except BaseException:
+        progress.abandoned = True
+        error = p._error
+        if error is not None and error is not own:
+            hand_up(p, error, progress.keeper, progress.host)
+        elif own is not None and own.__cause__ is not None:
+            hand_up(p, own.__cause__, progress.keeper, progress.host)
+        raise
+
+
+async def _runner_task(p: Process, run: RunFn, progress: Startup) -> None:
+    CURRENT.set(p)
+    scope = p._scope
+    assert scope is not None
+
+    async def ready() -> None:
+        if not progress.reached:
+            progress.reached = True
+            if p._state is _STARTING:
+                p._state = _RUNNING
+                progress.running = True
+                host = p._host
+                if host is not None and host.instruments:
+                    emit(host, "ready", p)
+            progress.event.set()
+        await p.closing.wait()
+
+    try:
+        with scope:
+            await run(ready)
+        if not progress.reached and p._state is _STARTING:
+            p._error = StartError(
+                f"the runner of process {p.name!r} returned before calling ready()"
+            )
+    except BaseException as exc:
+        if is_cancellation(exc):
+            raise
+        if progress.running or progress.abandoned:
+            # Running, or starting for a start() that is no longer there to
+            # raise it: a failure like any other, it travels up.
+            fail(p, exc, "runner")
+        else:
+            # A startup failure is start()'s to raise: it does not travel up.
+            # That includes a failure after ready() if the process was
+            # stopped while starting (it never became RUNNING).
+            add_note(exc, "runner", p)
+            _add_startup_error(p, exc)
+            drive([(p, None)], [])
+        if not isinstance(exc, Exception):
+            raise
+    finally:
+        progress.event.set()
+        task_ended(p, scope)
+
+
+def _add_startup_error(p: Process, exc: BaseException) -> None:
+    """Make ``exc`` part of what ``p``'s start() raises."""
+    previous = p._error
+    if previous is None:
+        p._error = exc
+    elif isinstance(previous, StartTimeoutError):
+        # start() gave up on its timeout and raises that error: it keeps
+        # the runner's failures as its cause, so the type callers catch
+        # stays the same.
+        cause = previous.__cause__
+        previous.__cause__ = (
+            exc
+            if cause is None
+            else BaseExceptionGroup(f"process {p.name!r} failed to start", [cause, exc])
+        )
+    else:
+        p._error = BaseExceptionGroup(
+            f"process {p.name!r} failed more than once", [previous, exc]
+        )
+
+
+def startup_failure(p: Process, exc: BaseException) -> bool:
+    """Give ``exc`` to ``p``'s start(), if one is still there to raise it.
+
+    For a keeper whose own runner has ended while its process is still
+    starting (a combinator rolled back or timed out): a failure of a part
+    that comes late belongs to the same failed start. Returns False when
+    no start() will raise it (never started, running, abandoned, closed):
+    the caller then lets it travel up.
+    """
+    progress = p._startup
+    if (
+        progress is None
+        or progress.running
+        or progress.abandoned
+        or p._state is _CLOSED
+    ):
+        return False
+    _add_startup_error(p, exc)
+    return True

@@ -1,0 +1,14 @@
+"""The operations layer: the command line, ``proctree run``, systemd and the logging instrument.
+
+What the layers above (and the public face) may use is what this module
+exports; see the map at the top of ``docs/design.md``.
+"""
+
+from .cli import console_main as console_main
+from .cli import main as main
+from .demo import run_demo as run_demo
+from .logging_instrument import LoggingInstrument as LoggingInstrument
+from .run import TargetError as TargetError
+from .run import load_target as load_target
+from .run import run_target as run_target
+from .systemd import SystemdNotifier as SystemdNotifier

@@ -1,0 +1,33 @@
+"""The supervision layer: the Supervisor, restart policies, events and tables.
+
+What the layers above (and the public face) may use is what this module
+exports; see the map at the top of ``docs/design.md``.
+"""
+
+from .errors import GaveUpError as GaveUpError
+from .errors import NotRunningError as NotRunningError
+from .errors import ProcessExistsError as ProcessExistsError
+from .errors import ProcessNotFoundError as ProcessNotFoundError
+from .events import LEVELS as LEVELS
+from .events import ChildFailed as ChildFailed
+from .events import ChildRestarting as ChildRestarting
+from .events import ChildStarted as ChildStarted
+from .events import ChildStopped as ChildStopped
+from .events import RestartsPaused as RestartsPaused
+from .events import RestartsResumed as RestartsResumed
+from .events import SupervisorEvent as SupervisorEvent
+from .events import SupervisorGaveUp as SupervisorGaveUp
+from .policy import DoNotRestart as DoNotRestart
+from .policy import RestartKind as RestartKind
+from .policy import RestartPolicy as RestartPolicy
+from .policy import Strategy as Strategy
+from .policy import TerminateTree as TerminateTree
+from .sqlite_table import RunnerSpec as RunnerSpec
+from .sqlite_table import SqliteTable as SqliteTable
+from .sqlite_table import TableError as TableError
+from .supervisor import DEFAULT_INTERVAL as DEFAULT_INTERVAL
+from .supervisor import DEFAULT_START_TIMEOUT as DEFAULT_START_TIMEOUT
+from .supervisor import Supervisor as Supervisor
+from .table import MemoryTable as MemoryTable
+from .table import Table as Table
+from .table import check_key as check_key

@@ -1,0 +1,711 @@
+"""The Supervisor: keyed child processes kept equal to a table, restarted by a policy.
+
+A :class:`Supervisor` owns one runner-backed process. Each supervised key
+gets a child process of it, made from the runner the :class:`Table` holds
+for that key, with the supervisor as its *keeper* (``docs/design.md``,
+section 8): a child's failures are taken off the tree and handed to the
+restart policy instead of closing the root. Only when the policy gives up
+(or a child raises :class:`TerminateTree`) does the supervisor itself fail,
+upward, like any other process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import random
+import weakref
+from collections.abc import Callable
+from typing import Final, Protocol, final
+
+import attrs
+import trio
+
+from .._core import (
+    InvalidStateError,
+    Process,
+    Ready,
+    State,
+    check_seconds,
+    close_by,
+    current_process,
+    new_process,
+    resolve_parent,
+    set_keeper,
+)
+from .errors import (
+    GaveUpError,
+    NotRunningError,
+    ProcessExistsError,
+    ProcessNotFoundError,
+)
+from .events import (
+    LEVELS,
+    ChildFailed,
+    ChildRestarting,
+    ChildStarted,
+    ChildStopped,
+    RestartsPaused,
+    RestartsResumed,
+    SupervisorEvent,
+    SupervisorGaveUp,
+)
+from .policy import DoNotRestart, RestartPolicy, TerminateTree, matches
+from .table import MemoryTable, Table, check_key
+
+__all__ = ["DEFAULT_INTERVAL", "DEFAULT_START_TIMEOUT", "Supervisor"]
+
+DEFAULT_INTERVAL: Final = 1.0
+"""Seconds between two reads of the table by the restart loop."""
+
+DEFAULT_START_TIMEOUT: Final = 10.0
+"""Seconds a child may take to call ``ready()`` before its start fails."""
+
+_logger = logging.getLogger("proctree.supervisor")
+
+_CLOSED: Final = State.CLOSED
+
+
+# --------------------------------------------------------------- the slots
+
+
+@final
+@attrs.define(eq=False)
+class _Slot:
+    """One key's bookkeeping; also the keeper of the key's current process.
+
+    It points back at its supervisor weakly: the supervisor holds its
+    slots, and a strong back-pointer would make a cycle that keeps a
+    stopped supervisor, its process and its last children alive until the
+    cyclic gc runs (contract 8 asks for refcount alone to free them).
+    """
+
+    sup_ref: weakref.ref[Supervisor]
+    key: str
+    process: Process | None = None
+    starting: bool = False  # a start (or a strategy's restart) owns the slot
+    stopping: bool = False  # stop_child owns the slot
+    held: bool = False  # ended for good (policy): the loop leaves it alone
+    count: int = 0  # restarts so far
+    streak: int = 0  # restarts in a row, for the backoff exponent
+    started_at: float = 0.0
+    due: float | None = None  # when the loop should start it
+
+    def live(self) -> bool:
+        p = self.process
+        return p is not None and p.state is not _CLOSED
+
+    def idle(self) -> bool:
+        return not self.starting and not self.stopping and not self.live()
+
+    # The keeper protocol: called synchronously from the close machinery.
+    def take(self, p: Process, exc: BaseException) -> bool:
+        sup = self.sup_ref()
+        if sup is not None and p is self.process and not matches(exc, DoNotRestart):
+            sup._emit(ChildFailed, self, error=exc)
+        return True  # a child's failure is the policy's, never the root's
+
+    def closed(self, p: Process) -> None:
+        sup = self.sup_ref()
+        if sup is not None:
+            sup._child_closed(self, p)
+
+    def restarts(self, p: Process) -> int:
+        return self.count
+
+
+class _Hook(Protocol):
+    def __call__(self, event: SupervisorEvent, /) -> object: ...
+
+
+# -------------------------------------------------------------- supervisor
+
+
+@final
+@attrs.define(eq=False, init=False)
+class Supervisor:
+    """Keeps one child process per key of a :class:`Table`, restarting them.
+
+    The supervisor makes its own runner-backed process under ``parent``
+    (INITIAL); :meth:`start` restores every key of the table, each started
+    concurrently and each given ``start_timeout`` seconds, and returns once
+    all have started or failed (so startup waits at most
+    ``start_timeout``). A restart loop then keeps the running set equal to
+    the table: every ``interval`` seconds it reads the table, starts keys
+    that have no process and stops processes whose key is gone; a child
+    that fails or returns is restarted under ``policy``. A key stopped with
+    :meth:`stop_child` comes back on the next read while the table still
+    has it: delete it from the table to keep it stopped.
+
+    A child's failure never reaches the root: the supervisor takes it,
+    reports a :class:`ChildFailed` event and applies the policy. The
+    supervisor fails upward only when the policy gives up
+    (:class:`GaveUpError`) or a child raises :class:`TerminateTree`.
+    Closing the supervisor stops every child (each with its own grace,
+    then forced) and waits for them.
+
+    Args:
+        table: the desired set; by default an empty :class:`MemoryTable`.
+        policy: the :class:`RestartPolicy`; by default
+            ``RestartPolicy.exponential()``.
+        parent: the parent of the supervisor's process; None means the
+            current process.
+        name: the supervisor process's name (children are named by key).
+        interval: seconds between two reads of the table.
+        start_timeout: seconds each child gets to call ``ready()``.
+        child_grace: the grace of each child; by default its runner's or
+            the tree's.
+        on_event: called with every :data:`SupervisorEvent`, synchronously;
+            an exception it raises is logged and ignored. Events also go to
+            the ``proctree.supervisor`` logger.
+
+    Raises:
+        TypeError: an argument has the wrong type.
+        ValueError: a number of seconds is negative.
+        ProctreeError: no ``parent`` and no current process.
+    """
+
+    _table: Table
+    _policy: RestartPolicy
+    _process: Process
+    _interval: float
+    _start_timeout: float
+    _child_grace: float | None
+    _on_event: _Hook | None
+    _rng: random.Random
+    _slots: dict[str, _Slot]
+    _order: list[str]
+    _ended: list[tuple[_Slot, BaseException | None]]
+    _wake: trio.Event
+    _failures: float
+    _last_failure: float | None
+    _paused_until: float | None
+    _paused_by: _Slot | None
+    _fatal: BaseException | None
+    _ready_scope: trio.CancelScope | None
+    _nursery: trio.Nursery | None
+    _overran: list[str]
+
+    def __init__(
+        self,
+        table: Table | None = None,
+        *,
+        policy: RestartPolicy | None = None,
+        parent: Process | None = None,
+        name: str = "supervisor",
+        interval: float = DEFAULT_INTERVAL,
+        start_timeout: float = DEFAULT_START_TIMEOUT,
+        child_grace: float | None = None,
+        on_event: Callable[[SupervisorEvent], object] | None = None,
+    ) -> None:
+        if table is None:
+            table = MemoryTable()
+        elif not isinstance(table, Table):
+            raise TypeError(
+                "Supervisor: table must have an async get(key) and async "
+                f"iteration over its keys (a proctree.Table), got {table!r}"
+            )
+        if policy is None:
+            policy = RestartPolicy.exponential()
+        elif not isinstance(policy, RestartPolicy):
+            raise TypeError(
+                f"Supervisor: policy must be a proctree.RestartPolicy, got {policy!r}"
+            )
+        if not isinstance(name, str):
+            raise TypeError(f"Supervisor: name must be a str, got {name!r}")
+        if on_event is not None and not callable(on_event):
+            raise TypeError(f"Supervisor: on_event must be callable, got {on_event!r}")
+        self._interval = check_seconds(interval, "Supervisor: interval")
+        if self._interval == 0:
+            raise ValueError("Supervisor: interval must be > 0 seconds, got 0")
+        self._start_timeout = check_seconds(start_timeout, "Supervisor: start_timeout")
+        self._child_grace = (
+            None
+            if child_grace is None
+            else check_seconds(child_grace, "Supervisor: child_grace")
+        )
+        self._table = table
+        self._policy = policy
+        self._on_event = on_event
+        self._rng = random.Random(policy.seed)
+        self._slots = {}
+        self._order = []
+        self._ended = []
+        self._wake = trio.Event()
+        self._failures = 0.0
+        self._last_failure = None
+        self._paused_until = None
+        self._paused_by = None
+        self._fatal = None
+        self._ready_scope = None
+        self._nursery = None
+        self._overran = []
+        parent_p = resolve_parent(parent, "Supervisor")[0]
+        # A supervisor runs no user code: its shutdown is its children's,
+        # each with its own grace, so its own grace is infinite.
+        self._process = new_process(
+            self._run, parent=parent_p, name=name, grace=math.inf
+        )
+
+    # ------------------------------------------------------------- the node
+
+    @property
+    def process(self) -> Process:
+        """The supervisor's own process; children are its child processes."""
+        return self._process
+
+    @property
+    def state(self) -> State:
+        """The state of the supervisor's process."""
+        return self._process.state
+
+    @property
+    def table(self) -> Table:
+        """The table the supervisor keeps the running set equal to."""
+        return self._table
+
+    @property
+    def policy(self) -> RestartPolicy:
+        """The restart policy."""
+        return self._policy
+
+    @property
+    def overran(self) -> tuple[str, ...]:
+        """Keys whose process did not stop within its grace and was cancelled."""
+        return tuple(self._overran)
+
+    async def start(self, *, timeout: float | None = None) -> None:
+        """Restore every key of the table, then run the restart loop.
+
+        Returns once every key has started or failed (failures are then
+        retried under the policy). See :meth:`Process.start`.
+
+        Args:
+            timeout: seconds for the whole startup; past it the supervisor
+                is cancelled and :class:`~proctree.StartTimeoutError` raised.
+
+        Raises:
+            InvalidStateError: already started or stopped.
+            StartTimeoutError: the startup took longer than ``timeout``.
+        """
+        await self._process.start(timeout=timeout)
+
+    async def stop(self, *, grace: float | None = None) -> None:
+        """Stop every child (graceful, then forced) and the supervisor.
+
+        Args:
+            grace: seconds before everything still running is cancelled;
+                by default each child's own grace.
+
+        Raises:
+            InvalidStateError: the supervisor is already CLOSED.
+            BaseException: the supervisor's own failure, if it gave up.
+        """
+        await self._process.stop(grace=grace)
+
+    async def aclose(self, *, grace: float | None = None) -> None:
+        """Like :meth:`stop`, but idempotent. See :meth:`Process.aclose`."""
+        await self._process.aclose(grace=grace)
+
+    async def wait(self) -> None:
+        """Wait until the supervisor is CLOSED; raise its failure if any."""
+        await self._process.wait()
+
+    # ---------------------------------------------------------- per key
+
+    def keys(self) -> list[str]:
+        """The keys that have a live process (starting or running), in order."""
+        rank = {key: i for i, key in enumerate(self._ordering())}
+        live = [slot.key for slot in self._slots.values() if slot.live()]
+        return sorted(live, key=lambda k: rank.get(k, len(rank)))
+
+    def child(self, key: str) -> Process:
+        """The live process of ``key`` (STARTING, RUNNING or CLOSING).
+
+        Raises:
+            ProcessNotFoundError: ``key`` has no live process.
+            TypeError: ``key`` is not a str.
+        """
+        check_key(key, "child()")
+        slot = self._slots.get(key)
+        if slot is None or slot.process is None or not slot.live():
+            raise ProcessNotFoundError(
+                f"supervisor {self._process.name!r} has no live process for "
+                f"key {key!r}; keys() lists those it has"
+            )
+        return slot.process
+
+    def restarts(self, key: str) -> int:
+        """How many times ``key`` was restarted (0 for an unknown key)."""
+        slot = self._slots.get(key)
+        return 0 if slot is None else slot.count
+
+    async def start_child(self, key: str) -> Process:
+        """Start ``key`` now, from the runner the table holds for it.
+
+        Returns once the child called ``ready()``. A start failure is
+        raised here and also handed to the policy, like any failure. A key
+        the policy had ended for good (temporary, :class:`DoNotRestart`)
+        is supervised again.
+
+        Raises:
+            ProcessExistsError: ``key`` already has a live or starting process.
+            ProcessNotFoundError: the table has no runner for ``key``.
+            NotRunningError: the supervisor is not starting or running.
+            TypeError: ``key`` is not a str.
+            BaseException: the child's startup failure.
+        """
+        check_key(key, "start_child()")
+        self._check_running("start_child", key)
+        slot = self._slot(key)
+        if not slot.idle():
+            raise ProcessExistsError(
+                f"supervisor {self._process.name!r} already has a process for "
+                f"key {key!r}; stop_child({key!r}) it first"
+            )
+        slot.starting = True  # claimed before the first await: one start wins
+        slot.held = False
+        slot.due = None
+        p = await self._start_slot(slot)
+        if p is None:
+            raise ProcessNotFoundError(
+                f"supervisor {self._process.name!r}: the table has no runner for "
+                f"key {key!r}; add it to the table first"
+            )
+        return p
+
+    async def stop_child(self, key: str, *, grace: float | None = None) -> None:
+        """Stop the process of ``key`` and wait until it is CLOSED.
+
+        The stop is not a failure and is not restarted by the policy; the
+        restart loop starts the key again on its next read if the table
+        still has it. The child's own error, if it had one, is reported by
+        events, not raised here.
+
+        Args:
+            key: the child's key.
+            grace: seconds before it is forced; by default its own grace.
+
+        Raises:
+            ProcessNotFoundError: ``key`` has no live process.
+            NotRunningError: the supervisor is not starting or running.
+            TypeError: ``key`` is not a str.
+        """
+        check_key(key, "stop_child()")
+        self._check_running("stop_child", key)
+        deadline = None
+        if grace is not None:
+            deadline = trio.current_time() + check_seconds(grace, "grace")
+        slot = self._slots.get(key)
+        p = None if slot is None else slot.process
+        if slot is None or p is None or not slot.live() or slot.stopping:
+            raise ProcessNotFoundError(
+                f"supervisor {self._process.name!r} has no live process for "
+                f"key {key!r} to stop"
+            )
+        slot.stopping = True
+        slot.due = None
+        slot.streak = 0
+        try:
+            close_by(p, deadline)
+            await p.closed.wait()
+        finally:
+            slot.stopping = False
+            self._wake.set()
+
+    # ------------------------------------------------------------- internals
+
+    def _check_running(self, what: str, key: str) -> None:
+        p = self._process
+        if p.state not in (State.STARTING, State.RUNNING):
+            raise NotRunningError(
+                f"{what}({key!r}): supervisor {p.name!r} is {p.state.name}; "
+                "call it between start() and stop()"
+            )
+
+    def _slot(self, key: str) -> _Slot:
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = _Slot(weakref.ref(self), key)
+        return slot
+
+    def _ordering(self) -> list[str]:
+        explicit = self._policy.order or ()
+        return [*explicit, *(k for k in self._order if k not in explicit)]
+
+    def _emit(self, kind: type[SupervisorEvent], slot: _Slot, **fields: object) -> None:
+        event: SupervisorEvent = kind(
+            key=slot.key,
+            time=trio.current_time(),
+            restarts=slot.count,
+            **fields,  # type: ignore[arg-type]
+        )
+        level = LEVELS[kind]
+        if _logger.isEnabledFor(level):
+            _logger.log(level, "supervisor %r: %r", self._process.name, event)
+        hook = self._on_event
+        if hook is not None:
+            try:
+                hook(event)
+            except Exception:
+                _logger.exception("on_event hook %r failed on %r", hook, event)
+
+    def _child_closed(self, slot: _Slot, p: Process) -> None:
+        """Keeper callback: a child is CLOSED (inside the driver: no raise)."""
+        if p.overran_grace:
+            self._overran.append(slot.key)
+        error = p.error
+        if error is None or matches(error, DoNotRestart):
+            self._emit(ChildStopped, slot)
+        if p is not slot.process or slot.starting or slot.stopping:
+            return  # whoever owns the slot handles it
+        if self._process.closing.is_set():
+            return
+        self._ended.append((slot, error))
+        self._wake.set()
+
+    async def _start_slot(self, slot: _Slot) -> Process | None:
+        """Start ``slot`` (already marked starting); route a failure to the policy."""
+        try:
+            runner = await self._table.get(slot.key)
+            if runner is None:
+                return None
+            p = new_process(
+                runner, parent=self._process, name=slot.key, grace=self._child_grace
+            )
+            set_keeper(p, slot)
+            slot.process = p
+            await p.start(timeout=self._start_timeout)
+        except Exception as exc:
+            slot.starting = False
+            if self._process.closing.is_set() or (
+                isinstance(exc, InvalidStateError) and slot.stopping
+            ):
+                raise  # we were stopped: not a failure
+            self._emit(ChildFailed, slot, error=exc)
+            self._ended.append((slot, exc))
+            self._wake.set()
+            raise
+        finally:
+            slot.starting = False
+        slot.started_at = trio.current_time()
+        self._emit(ChildStarted, slot)
+        if p.state is _CLOSED and not self._process.closing.is_set():
+            # It ended between ready() and now, while the slot was ours.
+            self._ended.append((slot, p.error))
+            self._wake.set()
+        return p
+
+    async def _start_quietly(self, slot: _Slot) -> None:
+        # A failure was reported and handed to the policy by _start_slot.
+        with contextlib.suppress(Exception):
+            await self._start_slot(slot)
+
+    # ------------------------------------------------------------- runner
+
+    async def _run(self, ready: Ready) -> None:
+        me = current_process("Supervisor")
+        assert me is self._process
+        self._ready_scope = trio.CancelScope()
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            await self._read_table()
+            async with trio.open_nursery() as restore:
+                for key in self._order:
+                    slot = self._slot(key)
+                    slot.starting = True
+                    restore.start_soon(self._start_quietly, slot, name=key)
+            if not me.closing.is_set():
+                nursery.start_soon(self._loop, name=f"{me.name} restart loop")
+                with self._ready_scope:
+                    await ready()
+            nursery.cancel_scope.cancel()
+        self._nursery = None
+        fatal = self._fatal
+        if fatal is not None:
+            await self._stop_all()
+            raise fatal
+
+    async def _stop_all(self) -> None:
+        """Stop every child, last in order first, and wait for each."""
+        rank = {key: i for i, key in enumerate(self._ordering())}
+        slots = sorted(self._slots.values(), key=lambda s: rank.get(s.key, len(rank)))
+        for slot in reversed(slots):
+            p = slot.process
+            if p is not None and p.state is not _CLOSED:
+                close_by(p, None)
+                await p.closed.wait()
+
+    async def _read_table(self) -> list[str]:
+        keys: list[str] = []
+        async for key in self._table:
+            keys.append(check_key(key, "Supervisor: the table"))
+        self._order = keys
+        return keys
+
+    async def _loop(self) -> None:
+        next_read = trio.current_time() + self._interval
+        while True:
+            now = trio.current_time()
+            while self._ended:
+                slot, error = self._ended.pop(0)
+                if not self._on_ended(slot, error, now):
+                    return
+            if self._paused_until is not None and now >= self._paused_until:
+                paused_by = self._paused_by
+                self._paused_until = self._paused_by = None
+                self._failures = 0.0
+                self._last_failure = None
+                assert paused_by is not None
+                self._emit(RestartsResumed, paused_by)
+            if now >= next_read:
+                await self._sync(now)
+                next_read = now + self._interval
+            wake_at = next_read
+            if self._paused_until is not None:
+                wake_at = min(wake_at, self._paused_until)
+            else:
+                for slot in list(self._slots.values()):
+                    if slot.due is None or slot.held or not slot.idle():
+                        continue
+                    if slot.due <= now:
+                        slot.due = None
+                        slot.starting = True
+                        self._spawn(self._start_quietly, slot)
+                    else:
+                        wake_at = min(wake_at, slot.due)
+            if not self._ended:
+                with trio.move_on_at(wake_at):
+                    await self._wake.wait()
+            self._wake = trio.Event()
+
+    def _spawn(self, fn: Callable[[_Slot], object], slot: _Slot) -> None:
+        assert self._nursery is not None
+        self._nursery.start_soon(fn, slot, name=slot.key)  # type: ignore[arg-type]
+
+    async def _sync(self, now: float) -> None:
+        """Read the table: start keys without a process, stop removed ones."""
+        wanted = set(await self._read_table())
+        for key in self._order:
+            slot = self._slot(key)
+            if slot.idle() and not slot.held and slot.due is None:
+                slot.due = now
+        for key, slot in list(self._slots.items()):
+            if key in wanted:
+                continue
+            if slot.live() and not slot.starting and not slot.stopping:
+                slot.due = None
+                self._spawn(self._stop_removed, slot)
+            elif slot.idle():
+                del self._slots[key]
+
+    async def _stop_removed(self, slot: _Slot) -> None:
+        p = slot.process
+        if p is None or slot.stopping:
+            return
+        slot.stopping = True
+        try:
+            close_by(p, None)
+            await p.closed.wait()
+        finally:
+            slot.stopping = False
+            if slot.idle() and slot.key not in self._order:
+                self._slots.pop(slot.key, None)
+
+    def _on_ended(self, slot: _Slot, error: BaseException | None, now: float) -> bool:
+        """Apply the policy to a child that ended; False once giving up."""
+        policy = self._policy
+        if error is not None and matches(error, TerminateTree):
+            self._give_up(slot, error)
+            return False
+        if not policy.restarts_after(error):
+            slot.held = True
+            return True
+        if self._last_failure is None:
+            self._failures = 1.0
+        else:
+            self._failures = policy.decay(self._failures, now - self._last_failure)
+        self._last_failure = now
+        if self._failures > policy.failure_threshold:
+            if policy.on_threshold == "give_up":
+                gave_up = GaveUpError(
+                    f"supervisor {self._process.name!r} gave up: key {slot.key!r} "
+                    f"made the failure count {self._failures:.3g}, past the "
+                    f"threshold {policy.failure_threshold:g}"
+                )
+                gave_up.__cause__ = error
+                self._give_up(slot, gave_up)
+                return False
+            if self._paused_until is None:
+                self._paused_until = now + policy.threshold_backoff
+                self._paused_by = slot
+                self._emit(RestartsPaused, slot, delay=policy.threshold_backoff)
+        if now - slot.started_at >= policy.stable_after:
+            slot.streak = 0
+        delay = policy.delay(slot.streak, self._rng)
+        slot.streak += 1
+        group = self._group(slot)
+        for member in group:
+            member.count += 1
+            self._emit(ChildRestarting, member, delay=delay)
+        if len(group) == 1:
+            slot.due = now + delay
+        else:
+            for member in group:
+                member.due = None
+                member.starting = True
+            assert self._nursery is not None
+            self._nursery.start_soon(self._restart_group, group, now + delay)
+        return True
+
+    def _group(self, failed: _Slot) -> list[_Slot]:
+        """The slots a failure of ``failed`` restarts, in start order."""
+        strategy = self._policy.strategy
+        if strategy == "one_for_one":
+            return [failed]
+        keys = self._ordering()
+        if failed.key in keys and strategy == "rest_for_one":
+            keys = keys[keys.index(failed.key) :]
+        group = []
+        for key in keys:
+            slot = self._slots.get(key)
+            if slot is failed or (
+                slot is not None
+                and slot.live()
+                and not slot.starting
+                and not slot.stopping
+            ):
+                group.append(slot)
+        if failed not in group:
+            group.insert(0, failed)
+        return group
+
+    async def _restart_group(self, group: list[_Slot], at: float) -> None:
+        """Stop the group's live members last first, then start all in order."""
+        try:
+            for member in reversed(group):
+                p = member.process
+                if p is not None and p.state is not _CLOSED:
+                    close_by(p, None)
+                    await p.closed.wait()
+            await trio.sleep_until(at)
+            while self._paused_until is not None:
+                await trio.sleep_until(self._paused_until)
+                await trio.lowlevel.checkpoint()
+        except BaseException:
+            for member in group:
+                member.starting = False
+            raise
+        for i, member in enumerate(group):
+            if self._process.closing.is_set():
+                for rest in group[i:]:
+                    rest.starting = False
+                return
+            await self._start_quietly(member)
+
+    def _give_up(self, slot: _Slot, error: BaseException) -> None:
+        self._fatal = error
+        self._emit(SupervisorGaveUp, slot, error=error)
+        if self._ready_scope is not None:
+            self._ready_scope.cancel()
