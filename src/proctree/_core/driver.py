@@ -1,5 +1,6 @@
-"""The close driver: one synchronous loop that carries close requests down
-the tree and completions up it, and the tasks whose ends feed it.
+"""The close driver: close requests down the tree, completions up it.
+
+One synchronous loop, and the tasks whose ends feed it.
 
 Every state change of a process goes through :func:`drive`. It keeps an
 explicit stack (no recursion, so the depth of the tree does not matter) and

@@ -540,8 +540,11 @@ def host_for(parent: Process, what: str) -> Host:
 
 
 def adopt(parent: Process, host: Host, p: Process) -> None:
-    """Link a new process ``p`` under ``parent`` (a stray of the host under
-    :func:`background`) and tell the instruments it was made."""
+    """Link a new process ``p`` under ``parent`` and tell the instruments.
+
+    Under :func:`background`, ``p`` is a stray of the host instead: the
+    root closes it when it exits.
+    """
     if parent is BACKGROUND:
         host.strays.add(p)
     else:

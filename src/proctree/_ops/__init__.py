@@ -1,4 +1,4 @@
-"""The operations layer: the command line, ``proctree run``, systemd and the logging instrument.
+"""The operations layer: the command line, ``proctree run``, systemd, logging.
 
 What the layers above (and the public face) may use is what this module
 exports; see the map at the top of ``docs/design.md``.

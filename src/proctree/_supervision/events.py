@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Final, final
 
 import attrs
+import trio
 
 __all__ = [
     "LEVELS",
@@ -13,6 +15,7 @@ __all__ = [
     "ChildRestarting",
     "ChildStarted",
     "ChildStopped",
+    "EventReporter",
     "RestartsPaused",
     "RestartsResumed",
     "SupervisorEvent",
@@ -140,3 +143,39 @@ LEVELS: Final[dict[type[object], int]] = {
     RestartsResumed: logging.INFO,
     SupervisorGaveUp: logging.ERROR,
 }
+
+_logger = logging.getLogger("proctree.supervisor")
+
+
+@final
+@attrs.define(eq=False)
+class EventReporter:
+    """Where a supervisor's events go: its logger, then its ``on_event`` hook."""
+
+    name: str
+    """The supervisor's name, for the log lines."""
+    hook: Callable[[SupervisorEvent], object] | None
+
+    def report(
+        self, kind: type[SupervisorEvent], key: str, restarts: int, **fields: object
+    ) -> None:
+        """Make a ``kind`` event about ``key`` now and report it.
+
+        A hook that raises is logged, never propagated (this runs inside the
+        close driver).
+        """
+        event: SupervisorEvent = kind(
+            key=key,
+            time=trio.current_time(),
+            restarts=restarts,
+            **fields,  # type: ignore[arg-type]
+        )
+        level = LEVELS[kind]
+        if _logger.isEnabledFor(level):
+            _logger.log(level, "supervisor %r: %r", self.name, event)
+        hook = self.hook
+        if hook is not None:
+            try:
+                hook(event)
+            except Exception:
+                _logger.exception("on_event hook %r failed on %r", hook, event)

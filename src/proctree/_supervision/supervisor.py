@@ -12,12 +12,11 @@ upward, like any other process.
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 import random
 import weakref
 from collections.abc import Callable
-from typing import Final, Protocol, final
+from typing import Final, final
 
 import attrs
 import trio
@@ -41,17 +40,19 @@ from .errors import (
     ProcessNotFoundError,
 )
 from .events import (
-    LEVELS,
     ChildFailed,
     ChildRestarting,
     ChildStarted,
     ChildStopped,
+    EventReporter,
     RestartsPaused,
     RestartsResumed,
     SupervisorEvent,
     SupervisorGaveUp,
 )
 from .policy import DoNotRestart, RestartPolicy, TerminateTree, matches
+from .restarts import FailureCount, restart_group
+from .slot import Slot, stop_last_first
 from .table import MemoryTable, Table, check_key
 
 __all__ = ["DEFAULT_INTERVAL", "DEFAULT_START_TIMEOUT", "Supervisor"]
@@ -62,64 +63,7 @@ DEFAULT_INTERVAL: Final = 1.0
 DEFAULT_START_TIMEOUT: Final = 10.0
 """Seconds a child may take to call ``ready()`` before its start fails."""
 
-_logger = logging.getLogger("proctree.supervisor")
-
 _CLOSED: Final = State.CLOSED
-
-
-# --------------------------------------------------------------- the slots
-
-
-@final
-@attrs.define(eq=False)
-class _Slot:
-    """One key's bookkeeping; also the keeper of the key's current process.
-
-    It points back at its supervisor weakly: the supervisor holds its
-    slots, and a strong back-pointer would make a cycle that keeps a
-    stopped supervisor, its process and its last children alive until the
-    cyclic gc runs (contract 8 asks for refcount alone to free them).
-    """
-
-    sup_ref: weakref.ref[Supervisor]
-    key: str
-    process: Process | None = None
-    starting: bool = False  # a start (or a strategy's restart) owns the slot
-    stopping: bool = False  # stop_child owns the slot
-    held: bool = False  # ended for good (policy): the loop leaves it alone
-    count: int = 0  # restarts so far
-    streak: int = 0  # restarts in a row, for the backoff exponent
-    started_at: float = 0.0
-    due: float | None = None  # when the loop should start it
-
-    def live(self) -> bool:
-        p = self.process
-        return p is not None and p.state is not _CLOSED
-
-    def idle(self) -> bool:
-        return not self.starting and not self.stopping and not self.live()
-
-    # The keeper protocol: called synchronously from the close machinery.
-    def take(self, p: Process, exc: BaseException) -> bool:
-        sup = self.sup_ref()
-        if sup is not None and p is self.process and not matches(exc, DoNotRestart):
-            sup._emit(ChildFailed, self, error=exc)
-        return True  # a child's failure is the policy's, never the root's
-
-    def closed(self, p: Process) -> None:
-        sup = self.sup_ref()
-        if sup is not None:
-            sup._child_closed(self, p)
-
-    def restarts(self, p: Process) -> int:
-        return self.count
-
-
-class _Hook(Protocol):
-    def __call__(self, event: SupervisorEvent, /) -> object: ...
-
-
-# -------------------------------------------------------------- supervisor
 
 
 @final
@@ -172,16 +116,13 @@ class Supervisor:
     _interval: float
     _start_timeout: float
     _child_grace: float | None
-    _on_event: _Hook | None
+    _events: EventReporter
     _rng: random.Random
-    _slots: dict[str, _Slot]
+    _slots: dict[str, Slot]
     _order: list[str]
-    _ended: list[tuple[_Slot, BaseException | None]]
+    _ended: list[tuple[Slot, BaseException | None]]
     _wake: trio.Event
-    _failures: float
-    _last_failure: float | None
-    _paused_until: float | None
-    _paused_by: _Slot | None
+    _count: FailureCount
     _fatal: BaseException | None
     _ready_scope: trio.CancelScope | None
     _nursery: trio.Nursery | None
@@ -227,16 +168,13 @@ class Supervisor:
         )
         self._table = table
         self._policy = policy
-        self._on_event = on_event
+        self._events = EventReporter(name, on_event)
         self._rng = random.Random(policy.seed)
         self._slots = {}
         self._order = []
         self._ended = []
         self._wake = trio.Event()
-        self._failures = 0.0
-        self._last_failure = None
-        self._paused_until = None
-        self._paused_by = None
+        self._count = FailureCount(policy)
         self._fatal = None
         self._ready_scope = None
         self._nursery = None
@@ -316,9 +254,7 @@ class Supervisor:
 
     def keys(self) -> list[str]:
         """The keys that have a live process (starting or running), in order."""
-        rank = {key: i for i, key in enumerate(self._ordering())}
-        live = [slot.key for slot in self._slots.values() if slot.live()]
-        return sorted(live, key=lambda k: rank.get(k, len(rank)))
+        return [slot.key for slot in self._in_order() if slot.live()]
 
     def child(self, key: str) -> Process:
         """The live process of ``key`` (STARTING, RUNNING or CLOSING).
@@ -424,34 +360,24 @@ class Supervisor:
                 "call it between start() and stop()"
             )
 
-    def _slot(self, key: str) -> _Slot:
+    def _slot(self, key: str) -> Slot:
         slot = self._slots.get(key)
         if slot is None:
-            slot = self._slots[key] = _Slot(weakref.ref(self), key)
+            slot = self._slots[key] = Slot(weakref.ref(self), key)
         return slot
 
     def _ordering(self) -> list[str]:
         explicit = self._policy.order or ()
         return [*explicit, *(k for k in self._order if k not in explicit)]
 
-    def _emit(self, kind: type[SupervisorEvent], slot: _Slot, **fields: object) -> None:
-        event: SupervisorEvent = kind(
-            key=slot.key,
-            time=trio.current_time(),
-            restarts=slot.count,
-            **fields,  # type: ignore[arg-type]
-        )
-        level = LEVELS[kind]
-        if _logger.isEnabledFor(level):
-            _logger.log(level, "supervisor %r: %r", self._process.name, event)
-        hook = self._on_event
-        if hook is not None:
-            try:
-                hook(event)
-            except Exception:
-                _logger.exception("on_event hook %r failed on %r", hook, event)
+    def _emit(self, kind: type[SupervisorEvent], slot: Slot, **fields: object) -> None:
+        self._events.report(kind, slot.key, slot.count, **fields)
 
-    def _child_closed(self, slot: _Slot, p: Process) -> None:
+    def _slot_failed(self, slot: Slot, exc: BaseException, /) -> None:
+        """Keeper callback: a child failed (inside the driver: no raise)."""
+        self._emit(ChildFailed, slot, error=exc)
+
+    def _slot_closed(self, slot: Slot, p: Process, /) -> None:
         """Keeper callback: a child is CLOSED (inside the driver: no raise)."""
         if p.overran_grace:
             self._overran.append(slot.key)
@@ -465,7 +391,7 @@ class Supervisor:
         self._ended.append((slot, error))
         self._wake.set()
 
-    async def _start_slot(self, slot: _Slot) -> Process | None:
+    async def _start_slot(self, slot: Slot) -> Process | None:
         """Start ``slot`` (already marked starting); route a failure to the policy."""
         try:
             runner = await self._table.get(slot.key)
@@ -497,7 +423,7 @@ class Supervisor:
             self._wake.set()
         return p
 
-    async def _start_quietly(self, slot: _Slot) -> None:
+    async def _start_quietly(self, slot: Slot) -> None:
         # A failure was reported and handed to the policy by _start_slot.
         with contextlib.suppress(Exception):
             await self._start_slot(slot)
@@ -524,18 +450,13 @@ class Supervisor:
         self._nursery = None
         fatal = self._fatal
         if fatal is not None:
-            await self._stop_all()
+            await stop_last_first(self._in_order())
             raise fatal
 
-    async def _stop_all(self) -> None:
-        """Stop every child, last in order first, and wait for each."""
+    def _in_order(self) -> list[Slot]:
+        """Every slot, in the start order (keys the order does not know last)."""
         rank = {key: i for i, key in enumerate(self._ordering())}
-        slots = sorted(self._slots.values(), key=lambda s: rank.get(s.key, len(rank)))
-        for slot in reversed(slots):
-            p = slot.process
-            if p is not None and p.state is not _CLOSED:
-                close_by(p, None)
-                await p.closed.wait()
+        return sorted(self._slots.values(), key=lambda s: rank.get(s.key, len(rank)))
 
     async def _read_table(self) -> list[str]:
         keys: list[str] = []
@@ -552,19 +473,15 @@ class Supervisor:
                 slot, error = self._ended.pop(0)
                 if not self._on_ended(slot, error, now):
                     return
-            if self._paused_until is not None and now >= self._paused_until:
-                paused_by = self._paused_by
-                self._paused_until = self._paused_by = None
-                self._failures = 0.0
-                self._last_failure = None
-                assert paused_by is not None
+            paused_by = self._count.resume(now)
+            if paused_by is not None:
                 self._emit(RestartsResumed, paused_by)
             if now >= next_read:
                 await self._sync(now)
                 next_read = now + self._interval
             wake_at = next_read
-            if self._paused_until is not None:
-                wake_at = min(wake_at, self._paused_until)
+            if self._count.paused_until is not None:
+                wake_at = min(wake_at, self._count.paused_until)
             else:
                 for slot in list(self._slots.values()):
                     if slot.due is None or slot.held or not slot.idle():
@@ -580,7 +497,7 @@ class Supervisor:
                     await self._wake.wait()
             self._wake = trio.Event()
 
-    def _spawn(self, fn: Callable[[_Slot], object], slot: _Slot) -> None:
+    def _spawn(self, fn: Callable[[Slot], object], slot: Slot) -> None:
         assert self._nursery is not None
         self._nursery.start_soon(fn, slot, name=slot.key)  # type: ignore[arg-type]
 
@@ -600,7 +517,7 @@ class Supervisor:
             elif slot.idle():
                 del self._slots[key]
 
-    async def _stop_removed(self, slot: _Slot) -> None:
+    async def _stop_removed(self, slot: Slot) -> None:
         p = slot.process
         if p is None or slot.stopping:
             return
@@ -613,7 +530,7 @@ class Supervisor:
             if slot.idle() and slot.key not in self._order:
                 self._slots.pop(slot.key, None)
 
-    def _on_ended(self, slot: _Slot, error: BaseException | None, now: float) -> bool:
+    def _on_ended(self, slot: Slot, error: BaseException | None, now: float) -> bool:
         """Apply the policy to a child that ended; False once giving up."""
         policy = self._policy
         if error is not None and matches(error, TerminateTree):
@@ -622,30 +539,23 @@ class Supervisor:
         if not policy.restarts_after(error):
             slot.held = True
             return True
-        if self._last_failure is None:
-            self._failures = 1.0
-        else:
-            self._failures = policy.decay(self._failures, now - self._last_failure)
-        self._last_failure = now
-        if self._failures > policy.failure_threshold:
+        if self._count.record(now):
             if policy.on_threshold == "give_up":
                 gave_up = GaveUpError(
                     f"supervisor {self._process.name!r} gave up: key {slot.key!r} "
-                    f"made the failure count {self._failures:.3g}, past the "
+                    f"made the failure count {self._count.count:.3g}, past the "
                     f"threshold {policy.failure_threshold:g}"
                 )
                 gave_up.__cause__ = error
                 self._give_up(slot, gave_up)
                 return False
-            if self._paused_until is None:
-                self._paused_until = now + policy.threshold_backoff
-                self._paused_by = slot
+            if self._count.pause(slot, now):
                 self._emit(RestartsPaused, slot, delay=policy.threshold_backoff)
         if now - slot.started_at >= policy.stable_after:
             slot.streak = 0
         delay = policy.delay(slot.streak, self._rng)
         slot.streak += 1
-        group = self._group(slot)
+        group = restart_group(policy.strategy, slot, self._ordering(), self._slots)
         for member in group:
             member.count += 1
             self._emit(ChildRestarting, member, delay=delay)
@@ -659,39 +569,13 @@ class Supervisor:
             self._nursery.start_soon(self._restart_group, group, now + delay)
         return True
 
-    def _group(self, failed: _Slot) -> list[_Slot]:
-        """The slots a failure of ``failed`` restarts, in start order."""
-        strategy = self._policy.strategy
-        if strategy == "one_for_one":
-            return [failed]
-        keys = self._ordering()
-        if failed.key in keys and strategy == "rest_for_one":
-            keys = keys[keys.index(failed.key) :]
-        group = []
-        for key in keys:
-            slot = self._slots.get(key)
-            if slot is failed or (
-                slot is not None
-                and slot.live()
-                and not slot.starting
-                and not slot.stopping
-            ):
-                group.append(slot)
-        if failed not in group:
-            group.insert(0, failed)
-        return group
-
-    async def _restart_group(self, group: list[_Slot], at: float) -> None:
+    async def _restart_group(self, group: list[Slot], at: float) -> None:
         """Stop the group's live members last first, then start all in order."""
         try:
-            for member in reversed(group):
-                p = member.process
-                if p is not None and p.state is not _CLOSED:
-                    close_by(p, None)
-                    await p.closed.wait()
+            await stop_last_first(group)
             await trio.sleep_until(at)
-            while self._paused_until is not None:
-                await trio.sleep_until(self._paused_until)
+            while self._count.paused_until is not None:
+                await trio.sleep_until(self._count.paused_until)
                 await trio.lowlevel.checkpoint()
         except BaseException:
             for member in group:
@@ -704,7 +588,7 @@ class Supervisor:
                 return
             await self._start_quietly(member)
 
-    def _give_up(self, slot: _Slot, error: BaseException) -> None:
+    def _give_up(self, slot: Slot, error: BaseException) -> None:
         self._fatal = error
         self._emit(SupervisorGaveUp, slot, error=error)
         if self._ready_scope is not None:

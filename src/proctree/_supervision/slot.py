@@ -1,0 +1,85 @@
+"""One key's bookkeeping in a supervisor, and the keeper of its process."""
+
+from __future__ import annotations
+
+import weakref
+from typing import Final, Protocol, final
+
+import attrs
+
+from .._core import Process, State, close_by
+from .policy import DoNotRestart, matches
+
+__all__ = ["Slot", "SlotOwner", "stop_last_first"]
+
+_CLOSED: Final = State.CLOSED
+
+
+class SlotOwner(Protocol):
+    """What a slot tells its supervisor, from inside the close driver.
+
+    Both run synchronously while the tree changes state: they must be quick
+    and must not raise.
+    """
+
+    def _slot_failed(self, slot: Slot, exc: BaseException, /) -> None:
+        """The slot's current process failed (and the failure may restart it)."""
+        ...
+
+    def _slot_closed(self, slot: Slot, p: Process, /) -> None:
+        """A process of the slot is CLOSED."""
+        ...
+
+
+@final
+@attrs.define(eq=False)
+class Slot:
+    """One key's bookkeeping; also the keeper of the key's current process.
+
+    It points back at its owner (the supervisor) weakly: the supervisor holds its
+    slots, and a strong back-pointer would make a cycle that keeps a
+    stopped supervisor, its process and its last children alive until the
+    cyclic gc runs (contract 8 asks for refcount alone to free them).
+    """
+
+    owner: weakref.ref[SlotOwner]
+    key: str
+    process: Process | None = None
+    starting: bool = False  # a start (or a strategy's restart) owns the slot
+    stopping: bool = False  # stop_child owns the slot
+    held: bool = False  # ended for good (policy): the loop leaves it alone
+    count: int = 0  # restarts so far
+    streak: int = 0  # restarts in a row, for the backoff exponent
+    started_at: float = 0.0
+    due: float | None = None  # when the loop should start it
+
+    def live(self) -> bool:
+        p = self.process
+        return p is not None and p.state is not _CLOSED
+
+    def idle(self) -> bool:
+        return not self.starting and not self.stopping and not self.live()
+
+    # The keeper protocol: called synchronously from the close machinery.
+    def take(self, p: Process, exc: BaseException) -> bool:
+        owner = self.owner()
+        if owner is not None and p is self.process and not matches(exc, DoNotRestart):
+            owner._slot_failed(self, exc)
+        return True  # a child's failure is the policy's, never the root's
+
+    def closed(self, p: Process) -> None:
+        owner = self.owner()
+        if owner is not None:
+            owner._slot_closed(self, p)
+
+    def restarts(self, p: Process) -> int:
+        return self.count
+
+
+async def stop_last_first(slots: list[Slot]) -> None:
+    """Stop the live process of each slot, last first, waiting for each."""
+    for slot in reversed(slots):
+        p = slot.process
+        if p is not None and p.state is not _CLOSED:
+            close_by(p, None)
+            await p.closed.wait()
