@@ -37,7 +37,6 @@ from .protocols import Ready as Ready
 from .protocols import RunFn as RunFn
 from .protocols import Runner as Runner
 from .protocols import RunnerObject as RunnerObject
-from .protocols import Teardown as Teardown
 from .root import host_of as host_of
 from .root import open_root as open_root
 from .root import with_signals as with_signals
