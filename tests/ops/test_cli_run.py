@@ -12,6 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trio
+import trio.testing
+
+import proctree
+from proctree._ops.cli import _parser
+from proctree._ops.run import run_target
+from proctree._ops.systemd import SystemdNotifier
+
+from ..compose.test_grace_bound import Stubborn
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -173,3 +182,46 @@ def test_systemd_watchdog_pings_at_half_the_timeout(
     assert code == 0, err
     assert messages[0].startswith("READY=1")
     assert messages[1:] == ["WATCHDOG=1\n"] * 3
+
+
+@pytest.mark.parametrize(
+    ("args", "forced_after"),
+    [((), 30.0), (("--grace", "inf"), 30.0), (("--grace", "2"), 2.0)],
+)
+async def test_run_without_grace_keeps_each_processs_own_and_grace_only_bounds(
+    autojump_clock: trio.testing.MockClock,
+    args: tuple[str, ...],
+    forced_after: float,
+) -> None:
+    forced: dict[str, float] = {}
+    runner = Stubborn("db", 30, forced)
+    is_ready = trio.Event()
+    namespace = _parser().parse_args(["run", "x:y", *args])
+    lines: list[str] = []
+    codes: list[int] = []
+
+    class Watch(proctree.Instrument):
+        def ready(self, process: proctree.Process) -> None:
+            is_ready.set()
+
+    async def run() -> None:
+        codes.append(
+            await run_target(
+                runner,
+                grace=namespace.grace,
+                show_tree=False,
+                verbose=False,
+                colour=False,
+                write=lines.append,
+                instruments=(Watch(),),
+                notifier=SystemdNotifier(None),
+            )
+        )
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run)
+        await is_ready.wait()
+        t0 = trio.current_time()
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert forced["db"] - t0 == forced_after
+    assert codes == [0]

@@ -44,9 +44,9 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"expected a number of seconds, got {text!r}"
         ) from None
-    if not math.isfinite(value) or value < 0:
+    if math.isnan(value) or value < 0:
         raise argparse.ArgumentTypeError(
-            f"expected a number of seconds >= 0, got {text!r}"
+            f"expected a number of seconds >= 0 (or inf), got {text!r}"
         )
     return value
 
@@ -77,10 +77,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--grace",
         type=_seconds,
-        default=DEFAULT_GRACE,
+        default=None,
         metavar="SECONDS",
-        help=f"how long a graceful stop may take before it is forced "
-        f"(default: {DEFAULT_GRACE:g})",
+        help="a bound on the stop: every process is forced at the latest "
+        "SECONDS after the shutdown begins (each earlier if its own grace "
+        "says so; 'inf' for no bound). Default: no bound, each process keeps "
+        f"its own grace ({DEFAULT_GRACE:g} s for those that set none)",
     )
     run.add_argument(
         "--log-level",

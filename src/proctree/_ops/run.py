@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 import signal
 import traceback
 from collections.abc import AsyncIterator, Callable
@@ -16,6 +17,7 @@ from .._core import (
     ProctreeError,
     Runner,
     background,
+    close_by,
     exception_tree,
     go,
     host_of,
@@ -120,7 +122,7 @@ async def _watchdog(proc: Process, notifier: SystemdNotifier, every: float) -> N
 async def run_target(
     runner: Runner,
     *,
-    grace: float,
+    grace: float | None,
     show_tree: bool,
     verbose: bool,
     colour: bool,
@@ -133,6 +135,11 @@ async def run_target(
     0 after a clean stop; 1 if the runner failed (each failure and the path
     of the process that raised it are written with ``write``) or a second
     signal forced the shutdown.
+
+    ``grace`` bounds the stop (contract 6): every process is forced at the
+    latest ``grace`` seconds after the shutdown begins, each one earlier if
+    its own grace says so. None (or ``inf``) imposes no bound: each process
+    keeps its own grace.
     """
     notifier = notifier or SystemdNotifier.from_environment()
     watch = _Watch(notifier)
@@ -142,7 +149,7 @@ async def run_target(
         # as soon as the process is up prints the tree instead of killing it.
         with trio.open_signal_receiver(signal.SIGUSR1) as usr1:
             async with with_signals(
-                name="proctree", grace=grace, instruments=(watch, *instruments)
+                name="proctree", instruments=(watch, *instruments)
             ) as root:
                 watch.root = root
                 host = host_of(root)
@@ -156,7 +163,7 @@ async def run_target(
                     grace=0,
                     name="sigusr1",
                 )
-                app = new_process(runner, parent=root, grace=grace)
+                app = new_process(runner, parent=root)
                 await app.start()
                 notifier.notify("READY=1", f"STATUS=running {app.name}")
                 interval = notifier.watchdog_interval
@@ -164,7 +171,14 @@ async def run_target(
                     go(_watchdog, notifier, interval, parent=background(), grace=0)
                 if show_tree:
                     write(render_text(tree(root), colour=colour))
-                await app.wait()
+                try:
+                    await app.wait()
+                except BaseException:
+                    # The root is closing (a signal, a failure): the body is
+                    # cancelled, and the bound starts now.
+                    if grace is not None and grace != math.inf:
+                        close_by(app, trio.current_time() + grace)
+                    raise
         seen = host.signals_seen
     except BaseExceptionGroup as group:
         for exc in leaf_exceptions(group):
