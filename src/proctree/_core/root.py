@@ -12,7 +12,7 @@ import trio
 from .checks import check_grace
 from .current import CURRENT
 from .driver import drive, fail, is_cancellation
-from .errors import leaf_exceptions
+from .errors import exception_tree, leaf_exceptions
 from .host import DEFAULT_GRACE, Host, emit
 from .instrument import Instrument
 from .node import Process
@@ -155,18 +155,32 @@ async def _root(
             raise
         raise _group(name, failures, exc) from None
     if failures:
-        raise _group(name, failures, None)
+        # ``from None``: the body's own exception, which ``async with`` was
+        # handling, is inside the group; printing it as the context too
+        # would show it twice.
+        raise _group(name, failures, None) from None
 
 
 def _group(
     name: str, failures: list[BaseException], escaped: BaseException | None
-) -> BaseExceptionGroup[BaseException]:
-    """One group of every failure, plus what else escaped the nursery, once."""
+) -> BaseException:
+    """Every failure, plus what else escaped the nursery, each once.
+
+    One group of them, except a lone ``KeyboardInterrupt``, which leaves
+    bare as it would leave ``trio.run`` (so ``except KeyboardInterrupt``
+    works and Python exits as for Ctrl-C; ``docs/design.md``, section 5).
+    """
     extra: list[BaseException] = []
     if escaped is not None:
-        leaves = leaf_exceptions(escaped)
-        extra = [e for e in leaves if not any(e is f for f in failures)]
-    return BaseExceptionGroup(f"proctree root {name!r} failed", [*failures, *extra])
+        # A failure may be a group whose members escape again one by one
+        # (a function's own nursery holding a KeyboardInterrupt): those
+        # members are already in, inside their group.
+        known = {id(e) for f in failures for e in exception_tree(f)}
+        extra = [e for e in leaf_exceptions(escaped) if id(e) not in known]
+    everything = [*failures, *extra]
+    if len(everything) == 1 and isinstance(everything[0], KeyboardInterrupt):
+        return everything[0]
+    return BaseExceptionGroup(f"proctree root {name!r} failed", everything)
 
 
 async def _watch_signals(
