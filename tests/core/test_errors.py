@@ -135,7 +135,7 @@ async def test_keyboard_interrupt_in_a_function_is_not_swallowed(
         raise KeyboardInterrupt
 
     # A lone KeyboardInterrupt leaves the root bare, as it leaves trio.run.
-    with pytest.raises(KeyboardInterrupt) as info:
+    with pytest.RaisesExc(KeyboardInterrupt) as info:
         async with proctree.open_root() as root:
             root.go(fn)
             await trio.sleep_forever()
@@ -157,7 +157,7 @@ async def test_keyboard_interrupt_in_a_teardown_forces_and_is_not_swallowed(
     async def teardown() -> None:
         raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt) as info:
+    with pytest.RaisesExc(KeyboardInterrupt) as info:
         async with proctree.open_root() as root:
             root.go(slow, grace=1000)
             p = proctree.with_teardown(teardown, parent=root)
@@ -237,7 +237,7 @@ async def test_a_group_holding_a_keyboard_interrupt_leaves_the_root_once() -> No
             nursery.start_soon(boom)
             nursery.start_soon(interrupt)
 
-    with pytest.raises(BaseExceptionGroup) as info:
+    with pytest.RaisesExc(BaseExceptionGroup) as info:
         async with proctree.open_root() as root:
             root.go(own_nursery)
             await trio.sleep_forever()
@@ -252,7 +252,7 @@ async def test_a_group_holding_a_keyboard_interrupt_leaves_the_root_once() -> No
 async def test_a_lone_keyboard_interrupt_leaves_the_root_bare() -> None:
     """Ctrl-C under a plain open_root ends as trio.run's would: a bare
     KeyboardInterrupt that ``except KeyboardInterrupt`` catches."""
-    with pytest.raises(KeyboardInterrupt) as info:
+    with pytest.RaisesExc(KeyboardInterrupt) as info:
         async with proctree.open_root():
             await trio.lowlevel.checkpoint()
             raise KeyboardInterrupt

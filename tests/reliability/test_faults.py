@@ -281,8 +281,8 @@ async def test_keyboard_interrupt_in_a_teardown_forces_the_rest_and_surfaces_onc
 ) -> None:
     # docs/design.md, section 5.4: a KeyboardInterrupt is a failure that also
     # forces the shutdown (the host nursery is cancelled); the root raises it
-    # bare, as trio.run would, since it is the only failure. Every process still reaches CLOSED and every
-    # teardown is entered exactly once; those due after the interrupt are
+    # bare, as trio.run would, since it is the only failure. Every process
+    # still reaches CLOSED and every teardown is entered exactly once; those due after the interrupt are
     # cancelled at their first checkpoint, and so is a go function that
     # would have had 1000 s of grace.
     #
@@ -301,7 +301,7 @@ async def test_keyboard_interrupt_in_a_teardown_forces_the_rest_and_surfaces_onc
 
     async def scenario(track: Track) -> None:
         interrupt = KeyboardInterrupt()
-        with pytest.raises(KeyboardInterrupt) as info:
+        with pytest.RaisesExc(KeyboardInterrupt) as info:
             async with proctree.open_root() as root:
                 a = track(proctree.with_teardown(teardowns("a"), name="a"))
                 b = track(

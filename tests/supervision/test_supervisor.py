@@ -613,3 +613,37 @@ def test_bad_arguments_say_what_to_do() -> None:
         MemoryTable().set("a", 42)  # type: ignore[arg-type]
     with pytest.raises(KeyError, match="'a'"):
         MemoryTable().delete("a")
+
+
+async def test_events_and_their_log_lines_name_the_real_cause_of_a_nursery_group(
+    autojump_clock: trio.testing.MockClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("WARNING", logger="proctree.supervisor")
+    events: list[SupervisorEvent] = []
+
+    async def worker(ready: Ready) -> None:
+        await ready()
+
+        async def inner() -> None:
+            raise RuntimeError("disk full")
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(inner)
+
+    async with proctree.open_root() as root:
+        sup = Supervisor(
+            MemoryTable({"w": worker}),
+            parent=root,
+            policy=EXACT,
+            on_event=events.append,
+        )
+        await sup.start()
+        await trio.sleep(0.1)
+        await sup.stop()
+    failed = next(e for e in events if isinstance(e, ChildFailed))
+    assert failed.reason == "RuntimeError: disk full"
+    assert isinstance(failed.error, ExceptionGroup)  # kept as raised
+    lines = [r.getMessage() for r in caplog.records if "ChildFailed" in r.getMessage()]
+    assert lines
+    assert lines[0].endswith("error=RuntimeError: disk full)")

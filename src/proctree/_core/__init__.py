@@ -23,6 +23,7 @@ from .errors import InvalidStateError as InvalidStateError
 from .errors import ProctreeError as ProctreeError
 from .errors import StartError as StartError
 from .errors import StartTimeoutError as StartTimeoutError
+from .errors import describe as describe
 from .errors import exception_tree as exception_tree
 from .errors import join_failures as join_failures
 from .errors import leaf_exceptions as leaf_exceptions

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import final
 
-from .._core import Instrument, Process
+from .._core import Instrument, Process, describe
 
 __all__ = ["LoggingInstrument"]
 
@@ -52,11 +52,10 @@ class LoggingInstrument(Instrument):
             self.logger.log(self.level, "closed %s after %.3fs", process.path, duration)
         else:
             self.logger.warning(
-                "closed %s after %.3fs, failed: %s: %s",
+                "closed %s after %.3fs, failed: %s",
                 process.path,
                 duration,
-                type(error).__name__,
-                error,
+                describe(error),
             )
 
     def grace_overrun(self, process: Process) -> None:

@@ -18,6 +18,7 @@ from .._core import (
     Runner,
     background,
     close_by,
+    describe,
     exception_tree,
     go,
     host_of,
@@ -183,7 +184,7 @@ async def run_target(
     except BaseExceptionGroup as group:
         for exc in leaf_exceptions(group):
             where = watch.failed_in.get(id(exc), "proctree")
-            write(f"proctree: {where} failed: {type(exc).__name__}: {exc}")
+            write(f"proctree: {where} failed: {describe(exc)}")
             if verbose:
                 write("".join(traceback.format_exception(exc)).rstrip("\n"))
         return 1

@@ -9,6 +9,8 @@ from typing import Final, final
 import attrs
 import trio
 
+from .._core import describe
+
 __all__ = [
     "LEVELS",
     "ChildFailed",
@@ -62,6 +64,11 @@ class ChildFailed:
     """How many times the key was restarted before this event."""
     error: BaseException
     """The child's failure."""
+
+    @property
+    def reason(self) -> str:
+        """The real cause in one line (a nursery group's members, not the group)."""
+        return describe(self.error)
 
 
 @final
@@ -122,6 +129,11 @@ class SupervisorGaveUp:
     """What the supervisor fails with (:class:`GaveUpError` or
     :class:`TerminateTree`)."""
 
+    @property
+    def reason(self) -> str:
+        """The real cause in one line (a nursery group's members, not the group)."""
+        return describe(self.error)
+
 
 SupervisorEvent = (
     ChildStarted
@@ -145,6 +157,18 @@ LEVELS: Final[dict[type[object], int]] = {
 }
 
 _logger = logging.getLogger("proctree.supervisor")
+
+
+def _line(event: SupervisorEvent) -> str:
+    """The event for a log line, its error described by its real cause."""
+    fields = [f"key={event.key!r}", f"restarts={event.restarts}"]
+    delay = getattr(event, "delay", None)
+    if delay is not None:
+        fields.append(f"delay={delay:g}s")
+    error = getattr(event, "error", None)
+    if error is not None:
+        fields.append(f"error={describe(error)}")
+    return f"{type(event).__name__}({', '.join(fields)})"
 
 
 @final
@@ -172,7 +196,7 @@ class EventReporter:
         )
         level = LEVELS[kind]
         if _logger.isEnabledFor(level):
-            _logger.log(level, "supervisor %r: %r", self.name, event)
+            _logger.log(level, "supervisor %r: %s", self.name, _line(event))
         hook = self.hook
         if hook is not None:
             try:
