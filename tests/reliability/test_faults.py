@@ -282,9 +282,9 @@ async def test_keyboard_interrupt_in_a_teardown_forces_the_rest_and_surfaces_onc
     # docs/design.md, section 5.4: a KeyboardInterrupt is a failure that also
     # forces the shutdown (the host nursery is cancelled); the root raises it
     # bare, as trio.run would, since it is the only failure. Every process
-    # still reaches CLOSED and every teardown is entered exactly once; those due after the interrupt are
-    # cancelled at their first checkpoint, and so is a go function that
-    # would have had 1000 s of grace.
+    # still reaches CLOSED and every teardown is entered exactly once; those
+    # due after the interrupt are cancelled at their first checkpoint, and so
+    # is a go function that would have had 1000 s of grace.
     #
     # root ─ a ─ b (teardown raises KeyboardInterrupt) ─ c (1 s teardown)
     #      ├ s (5 s teardown) ─ s2
