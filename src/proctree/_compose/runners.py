@@ -151,9 +151,9 @@ def leaf(
     Raises:
         TypeError: an argument is not an async function.
     """
-    check_async_callable(run_in_foreground, "leaf", "run_in_foreground()")
+    check_async_callable(run_in_foreground, "leaf", "run_in_foreground()", nargs=0)
     if graceful_stop is not None:
-        check_async_callable(graceful_stop, "leaf", "graceful_stop()")
+        check_async_callable(graceful_stop, "leaf", "graceful_stop()", nargs=0)
     return Leaf(run_in_foreground, graceful_stop, _name(name, run_in_foreground))
 
 
@@ -202,8 +202,10 @@ def start_stop(
     Raises:
         TypeError: an argument is not an async function.
     """
-    check_async_callable(start_in_background, "start_stop", "start_in_background()")
-    check_async_callable(graceful_stop, "start_stop", "graceful_stop()")
+    check_async_callable(
+        start_in_background, "start_stop", "start_in_background()", nargs=0
+    )
+    check_async_callable(graceful_stop, "start_stop", "graceful_stop()", nargs=0)
     return StartStop(
         start_in_background, graceful_stop, _name(name, start_in_background)
     )

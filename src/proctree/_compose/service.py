@@ -102,8 +102,8 @@ class Service:
         max_errors: int = DEFAULT_MAX_ERRORS,
         grace: float | None = None,
     ) -> None:
-        check_async_callable(start_fn, "Service", "start_fn()")
-        check_async_callable(stop_fn, "Service", "stop_fn()")
+        check_async_callable(start_fn, "Service", "start_fn()", nargs=0)
+        check_async_callable(stop_fn, "Service", "stop_fn()", nargs=0)
         _check_max_errors(max_errors)
         if name is not None and not isinstance(name, str):
             raise TypeError(f"Service: name must be a str, got {type(name).__name__}")

@@ -502,7 +502,7 @@ def os_process(
             f"got {ready_line!r}"
         )
     if ready_check is not None:
-        check_async_callable(ready_check, "os_process", "ready_check()")
+        check_async_callable(ready_check, "os_process", "ready_check()", nargs=0)
         if pattern is not None:
             raise ValueError("os_process(): give ready_line or ready_check, not both")
     interval = check_seconds(check_interval, "check_interval")

@@ -300,7 +300,7 @@ def tcp_server(
             the wrong type.
         ValueError: ``port`` is out of range, ``backlog`` or ``grace`` < 0.
     """
-    check_async_callable(handler, "tcp_server", "handler(proc, stream)")
+    check_async_callable(handler, "tcp_server", "handler(proc, stream)", nargs=2)
     _check_port(port)
     if host is not None and not isinstance(host, str):
         raise TypeError(f"tcp_server(): host must be a str or None, got {host!r}")

@@ -82,7 +82,7 @@ def _schedule(
     example: str = "fn(proc)",
 ) -> tuple[Process, str, float | None]:
     """Check what every schedule takes; return the parent, name and call grace."""
-    check_async_callable(fn, what, example)
+    check_async_callable(fn, what, example, nargs=example.count(",") + 1)
     call_grace = None if grace is None else check_grace(grace)
     parent_p = resolve_parent(parent, what)[0]
     if name is None:
