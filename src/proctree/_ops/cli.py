@@ -137,8 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         def write(line: str) -> None:
             print(line, flush=True)
 
-        trio.run(lambda: run_demo(duration=args.duration, tick=args.tick, write=write))
-        return 0
+        return trio.run(
+            lambda: run_demo(duration=args.duration, tick=args.tick, write=write)
+        )
     raise AssertionError(f"unhandled command {args.command!r}")  # pragma: no cover
 
 

@@ -31,7 +31,11 @@ from .._core import (
 )
 from .systemd import SystemdNotifier
 
-__all__ = ["TargetError", "load_target", "run_target"]
+__all__ = ["FORCED_BY_SIGNAL", "TargetError", "load_target", "run_target"]
+
+FORCED_BY_SIGNAL = "proctree: a second signal forced the shutdown"
+"""What ``proctree run`` and the demo print when a second signal forced the
+shutdown (both then exit with status 1)."""
 
 Write = Callable[[str], object]
 
@@ -191,6 +195,6 @@ async def run_target(
     finally:
         notifier.close()
     if seen >= 2:
-        write("proctree: a second signal forced the shutdown")
+        write(FORCED_BY_SIGNAL)
         return 1
     return 0
