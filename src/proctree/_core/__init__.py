@@ -55,3 +55,4 @@ from .spawn import with_parent as with_parent
 from .spawn import with_teardown as with_teardown
 from .startup import startup_failure as startup_failure
 from .state import State as State
+from .version import VERSION as VERSION

@@ -101,7 +101,8 @@ def _check_arity(fn: object, what: str, example: str, n: int) -> None:
     except TypeError as exc:
         label = getattr(fn, "__qualname__", None) or repr(fn)
         given = "1 positional argument" if n == 1 else f"{n} positional arguments"
+        shown = signature.replace(return_annotation=inspect.Signature.empty)
         raise TypeError(
-            f"{what}() will call {label}{signature} with {given} "
+            f"{what}() will call {label}{shown} with {given} "
             f"({exc}); define it as async def {example}: ..."
         ) from None

@@ -12,13 +12,14 @@ import math
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 import trio
 
-from .._core import DEFAULT_GRACE
+from .._core import DEFAULT_GRACE, VERSION
 from .demo import run_demo
 from .logging_instrument import LoggingInstrument
-from .run import TargetError, load_target, run_target
+from .run import TargetError, TargetImportError, load_target, run_target
 
 __all__ = ["console_main", "main"]
 
@@ -54,11 +55,20 @@ def _seconds(text: str) -> float:
 _LEVELS = ("debug", "info", "warning", "error")
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``PROG: error: MESSAGE`` and a pointer to ``--help``; exit 2."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="proctree",
         description="Run trees of trio processes with ordered, exactly-once teardown.",
     )
+    parser.add_argument("--version", action="version", version=f"proctree {VERSION}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run = commands.add_parser(
         "run",
@@ -156,6 +166,10 @@ def _run(args: argparse.Namespace) -> int:
         sys.path.insert(0, os.getcwd())
     try:
         runner = load_target(args.target)
+    except TargetImportError as exc:
+        print(exc.traceback(), file=sys.stderr)
+        print(f"proctree run: error: {exc}", file=sys.stderr)
+        return 1
     except TargetError as exc:
         print(f"proctree run: error: {exc}", file=sys.stderr)
         return 2

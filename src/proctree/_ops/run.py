@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import signal
 import traceback
 from collections.abc import AsyncIterator, Callable
@@ -31,7 +32,13 @@ from .._core import (
 )
 from .systemd import SystemdNotifier
 
-__all__ = ["FORCED_BY_SIGNAL", "TargetError", "load_target", "run_target"]
+__all__ = [
+    "FORCED_BY_SIGNAL",
+    "TargetError",
+    "TargetImportError",
+    "load_target",
+    "run_target",
+]
 
 FORCED_BY_SIGNAL = "proctree: a second signal forced the shutdown"
 """What ``proctree run`` and the demo print when a second signal forced the
@@ -44,15 +51,57 @@ class TargetError(ProctreeError):
     """``MODULE:ATTR`` does not name a runner; the message says why."""
 
 
+class TargetImportError(TargetError):
+    """Importing the target's module raised: the program's own code failed.
+
+    ``proctree run`` prints the import's traceback and exits 1, as for any
+    failure of the program (2 is for bad usage).
+    """
+
+    def __init__(self, module: str, error: BaseException) -> None:
+        super().__init__(f"importing {module!r} failed: {describe(error)}")
+        self.error = error
+
+    def traceback(self) -> str:
+        """The import's traceback, without the import machinery's frames."""
+        report = traceback.TracebackException.from_exception(self.error)
+        report.stack = traceback.StackSummary.from_list(
+            [f for f in report.stack if not _machinery(f.filename)]
+        )
+        return "".join(report.format()).rstrip("\n")
+
+
+_IMPORTLIB = os.path.dirname(importlib.__file__ or "") + os.sep
+
+
+def _machinery(filename: str) -> bool:
+    return (
+        filename.startswith(("<frozen importlib", _IMPORTLIB)) or filename == __file__
+    )
+
+
+def _article(noun: str) -> str:
+    return f"an {noun}" if noun[:1].lower() in "aeiou" else f"a {noun}"
+
+
 def load_target(spec: str) -> Runner:
     """Import ``MODULE:ATTR`` and check that it is a runner.
 
     Raises:
-        TargetError: with a one-line message naming what is wrong.
+        TargetError: with a one-line message naming what is wrong (bad
+            usage: the command exits 2).
+        TargetImportError: importing the module raised (the command prints
+            its traceback and exits 1).
     """
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise TargetError(f"expected MODULE:ATTR (like myapp.main:app), got {spec!r}")
+    if module_name.endswith(".py"):
+        dotted = module_name[:-3].replace("/", ".").lstrip(".")
+        raise TargetError(
+            f"{module_name!r} is a file name; MODULE is a module name, as for "
+            f"python -m: try {dotted}:{attr}"
+        )
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -60,13 +109,9 @@ def load_target(spec: str) -> Runner:
             module_name == exc.name or module_name.startswith(exc.name + ".")
         ):
             raise TargetError(f"no module named {exc.name!r}") from None
-        raise TargetError(
-            f"importing {module_name!r} failed: {type(exc).__name__}: {exc}"
-        ) from None
+        raise TargetImportError(module_name, exc) from None
     except Exception as exc:
-        raise TargetError(
-            f"importing {module_name!r} failed: {type(exc).__name__}: {exc}"
-        ) from None
+        raise TargetImportError(module_name, exc) from None
     target: object = module
     for part in attr.split("."):
         try:
@@ -77,10 +122,11 @@ def load_target(spec: str) -> Runner:
             ) from None
     try:
         runner_callable(target, "proctree run")
-    except TypeError:
+    except TypeError as exc:
+        what = _article(type(target).__name__)
         raise TargetError(
-            f"{spec} is a {type(target).__name__}, not a runner: expected "
-            "'async def run(ready)' or an object with an async 'run(ready)' method"
+            f"{spec} is {what}, not a runner: expected 'async def run(ready)' or "
+            f"an object with an async 'run(ready)' method ({exc})"
         ) from None
     return target  # type: ignore[return-value]
 
