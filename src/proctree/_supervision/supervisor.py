@@ -51,7 +51,7 @@ from .events import (
     SupervisorGaveUp,
 )
 from .policy import DoNotRestart, RestartPolicy, TerminateTree, matches
-from .restarts import FailureCount, restart_group
+from .restarts import FailureCount, PauseStatus, restart_group
 from .slot import Slot, stop_last_first
 from .table import MemoryTable, Table, check_key
 
@@ -185,6 +185,7 @@ class Supervisor:
         self._process = new_process(
             self._run, parent=parent_p, name=name, grace=math.inf
         )
+        set_keeper(self._process, PauseStatus(self._count))  # tree views
 
     # ------------------------------------------------------------- the node
 
@@ -556,9 +557,12 @@ class Supervisor:
         delay = policy.delay(slot.streak, self._rng)
         slot.streak += 1
         group = restart_group(policy.strategy, slot, self._ordering(), self._slots)
+        # While paused, a restart waits for the pause's end: say so.
+        paused_until = self._count.paused_until
+        announced = delay if paused_until is None else max(delay, paused_until - now)
         for member in group:
             member.count += 1
-            self._emit(ChildRestarting, member, delay=delay)
+            self._emit(ChildRestarting, member, delay=announced)
         if len(group) == 1:
             slot.due = now + delay
         else:
