@@ -77,8 +77,8 @@ class ProcessInfo:
     overran_grace: bool
     """Whether its task outlived its grace and was cancelled."""
     status: str | None = None
-    """What its keeper says of it now, if anything: for a supervisor whose
-    restarts are paused, ``"restarts paused until t=12.5 (3.5s from now)"``
+    """What its keeper says of it now, or None. A supervisor whose restarts
+    are paused says ``"restarts paused until t=12.5 (3.5s from now)"``
     (times on trio's clock)."""
 
     def walk(self) -> Iterator[ProcessInfo]:
