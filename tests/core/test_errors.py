@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 
@@ -273,3 +274,32 @@ def test_a_failure_of_the_root_body_is_printed_once() -> None:
     assert out.returncode == 1
     assert out.stderr.count("RuntimeError: boom in body") == 1
     assert "During handling of the above exception" not in out.stderr
+
+
+def test_ctrl_c_under_a_plain_root_exits_as_under_trio_run() -> None:
+    script = (
+        "import trio, proctree\n"
+        "async def main():\n"
+        "    async with proctree.open_root():\n"
+        "        print('up', flush=True)\n"
+        "        await trio.sleep_forever()\n"
+        "try:\n"
+        "    trio.run(main)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('caught KeyboardInterrupt', flush=True)\n"
+        "    raise\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "up\n"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert out == "caught KeyboardInterrupt\n"
+    assert proc.returncode == -signal.SIGINT  # Python's own exit for Ctrl-C
+    assert "ExceptionGroup" not in err
+    assert err.splitlines().count("KeyboardInterrupt") == 1  # one traceback
