@@ -3,6 +3,8 @@
 Running one makes one child process per dependency, so the tree shows
 ``sequential[db, cache, http]`` and each node's state; the combinator
 decides when each dependency's ``ready()`` returns, so when it stops.
+A combinator's default name lists at most three of its parts, and a part
+that is itself a combinator by its kind alone (``docs/design-compose.md``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from .._core import (
     Ready,
     Runner,
     RunnerObject,
+    check_name,
     close_by,
     current_process,
     forced_at,
@@ -81,6 +84,8 @@ class Dependencies:
     kind: str
     deps: tuple[Runner, ...]
     name: str
+    named: bool = False
+    """Whether ``name`` was given (else it is the short default)."""
     default_grace: float = math.inf
     """A combinator waits for its dependencies, each stopped with its own
     grace; only an explicit grace bounds it."""
@@ -208,14 +213,37 @@ async def _stop_together(me: Process, deps: list[Process]) -> None:
         raise
 
 
-def _dependencies(kind: str, runners: tuple[Runner, ...]) -> RunnerObject:
+_SHOWN: Final = 3
+"""How many parts a combinator's default name lists."""
+
+
+def _label(runner: Runner) -> str:
+    """How a part appears in its combinator's default name."""
+    if isinstance(runner, Dependencies) and not runner.named:
+        return runner.kind  # the nested combinator's own name lists its parts
+    return runner_name(runner)
+
+
+def default_name(kind: str, runners: tuple[Runner, ...]) -> str:
+    """``kind[a, b, c, +2]``: at most three parts, nested combinators by kind."""
+    labels = [_label(r) for r in runners[:_SHOWN]]
+    if len(runners) > _SHOWN:
+        labels.append(f"+{len(runners) - _SHOWN}")
+    return f"{kind}[{', '.join(labels)}]"
+
+
+def _dependencies(
+    kind: str, runners: tuple[Runner, ...], name: str | None
+) -> RunnerObject:
     for runner in runners:
         runner_callable(runner, kind)
-    names = ", ".join(runner_name(r) for r in runners)
-    return Dependencies(kind, runners, f"{kind}[{names}]")
+    check_name(name, kind)
+    if name is None:
+        return Dependencies(kind, runners, default_name(kind, runners))
+    return Dependencies(kind, runners, name, named=True)
 
 
-def sequential(*runners: Runner) -> RunnerObject:
+def sequential(*runners: Runner, name: str | None = None) -> RunnerObject:
     """A runner that starts ``runners`` one after another and stops them in reverse.
 
     Each dependency runs in a child process; the next starts once the
@@ -226,26 +254,36 @@ def sequential(*runners: Runner) -> RunnerObject:
     one fails or ends while running, the others are stopped and the failure
     is this runner's.
 
+    Args:
+        *runners: the dependencies, in start order.
+        name: the name of the combinator's process; by default the kind
+            and the first parts' names (``KIND[db, http, +2]``).
+
     Raises:
-        TypeError: an argument is not a runner.
+        TypeError: an argument is not a runner, or ``name`` not a str.
     """
-    return _dependencies(_SEQUENTIAL, runners)
+    return _dependencies(_SEQUENTIAL, runners, name)
 
 
-def chain(*runners: Runner) -> RunnerObject:
+def chain(*runners: Runner, name: str | None = None) -> RunnerObject:
     """Like :func:`sequential`, but each dependency runs under the previous one.
 
     The tree nests (``db`` holds ``cache`` holds ``http``), so each
     dependency is visibly inside the one it needs; order, stop and failure
     behave as in :func:`sequential`.
 
+    Args:
+        *runners: the dependencies, in start order.
+        name: the name of the combinator's process; by default the kind
+            and the first parts' names (``KIND[db, http, +2]``).
+
     Raises:
-        TypeError: an argument is not a runner.
+        TypeError: an argument is not a runner, or ``name`` not a str.
     """
-    return _dependencies(_CHAIN, runners)
+    return _dependencies(_CHAIN, runners, name)
 
 
-def parallel(*runners: Runner) -> RunnerObject:
+def parallel(*runners: Runner, name: str | None = None) -> RunnerObject:
     """A runner that starts ``runners`` together and stops them together.
 
     ``ready()`` is called once every dependency is ready. If one fails to
@@ -253,7 +291,12 @@ def parallel(*runners: Runner) -> RunnerObject:
     or ends while running, the others are stopped and the failure is this
     runner's.
 
+    Args:
+        *runners: the dependencies, in start order.
+        name: the name of the combinator's process; by default the kind
+            and the first parts' names (``KIND[db, http, +2]``).
+
     Raises:
-        TypeError: an argument is not a runner.
+        TypeError: an argument is not a runner, or ``name`` not a str.
     """
-    return _dependencies(_PARALLEL, runners)
+    return _dependencies(_PARALLEL, runners, name)

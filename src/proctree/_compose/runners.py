@@ -228,6 +228,12 @@ def start_stop(
     the process is stopped ``graceful_stop()`` is awaited; its failure is
     the process's failure.
 
+    Args:
+        start_in_background: ``async def fn() -> None`` that starts the
+            service and returns once it serves.
+        graceful_stop: ``async def fn() -> None`` that stops it.
+        name: the name of its process; by default the start function's.
+
     Raises:
         TypeError: an argument is not an async function.
     """
@@ -255,9 +261,16 @@ class Nop:
         await ready()
 
 
-def nop() -> RunnerObject:
-    """A runner that does nothing: ready at once, stops at once."""
-    return Nop()
+def nop(*, name: str | None = None) -> RunnerObject:
+    """A runner that does nothing: ready at once, stops at once.
+
+    Args:
+        name: the name of its process; by default ``"nop"``.
+
+    Raises:
+        TypeError: ``name`` is not a str.
+    """
+    return Nop() if name is None else Nop(_name(name, None))
 
 
 @final
@@ -281,18 +294,29 @@ class PrefixedError:
             raise
 
 
-def prefixed_error(prefix: str, runner: Runner) -> RunnerObject:
+def prefixed_error(
+    prefix: str, runner: Runner, *, name: str | None = None
+) -> RunnerObject:
     """Wrap ``runner`` so that its failure carries ``prefix``.
 
     The prefix is added as a note (``add_note``), so the exception keeps its
     type and ``except*`` still matches it.
 
+    Args:
+        prefix: the text put before the failure's message.
+        runner: the runner to wrap.
+        name: the name of its process; by default ``runner``'s.
+
     Raises:
-        TypeError: ``prefix`` is not a str or ``runner`` not a runner.
+        TypeError: ``prefix`` or ``name`` is not a str, or ``runner`` not a
+            runner.
     """
     if not isinstance(prefix, str):
         raise TypeError(f"prefixed_error(): prefix must be a str, got {prefix!r}")
     inner = runner_callable(runner, "prefixed_error")
     return PrefixedError(
-        prefix, inner, runner_name(runner), getattr(runner, "default_grace", None)
+        prefix,
+        inner,
+        runner_name(runner) if name is None else _name(name, None),
+        getattr(runner, "default_grace", None),
     )
