@@ -22,6 +22,7 @@ from ._core import VERSION as _VERSION
 from ._core import CycleError as CycleError
 from ._core import Instrument as Instrument
 from ._core import InvalidStateError as InvalidStateError
+from ._core import NoResultError as NoResultError
 from ._core import Process as Process
 from ._core import ProcessInfo as ProcessInfo
 from ._core import ProctreeError as ProctreeError
@@ -107,6 +108,7 @@ __all__ = [
     "InvalidStateError",
     "LoggingInstrument",
     "MemoryTable",
+    "NoResultError",
     "NotRunningError",
     "OSProcess",
     "OSProcessError",

@@ -16,6 +16,10 @@ async def worker(proc: proctree.Process, n: int, label: str) -> None:
     await proc.closing.wait()
 
 
+async def fetch(proc: proctree.Process, url: str) -> bytes:
+    return url.encode()
+
+
 async def teardown() -> None:
     pass
 
@@ -28,11 +32,19 @@ async def check() -> None:
     )
     async with proctree.open_root(name="app", grace=2.0) as root:
         assert_type(root, proctree.Process)
-        assert_type(proctree.go(worker, 1, "a", parent=root), proctree.Process)
-        assert_type(proctree.spawn(worker, 1, "a", name="w"), proctree.Process)
-        assert_type(proctree.go_child(root, worker, 1, "a"), proctree.Process)
-        assert_type(proctree.spawn_child(root, worker, 1, "a"), proctree.Process)
-        assert_type(root.go(worker, 1, "a", name="w", grace=0.5), proctree.Process)
+        assert_type(proctree.go(worker, 1, "a", parent=root), proctree.Process[None])
+        assert_type(proctree.spawn(worker, 1, "a", name="w"), proctree.Process[None])
+        assert_type(proctree.go_child(root, worker, 1, "a"), proctree.Process[None])
+        assert_type(proctree.spawn_child(root, worker, 1, "a"), proctree.Process[None])
+        assert_type(root.go(worker, 1, "a", grace=0.5), proctree.Process[None])
+        # A go function's value: Process is generic in it, and a bare
+        # Process (a root, a group, any annotation) is Process[object].
+        fetcher = proctree.go(fetch, "http://127.0.0.1/")
+        assert_type(fetcher, proctree.Process[bytes])
+        assert_type(await fetcher.result(), bytes)
+        assert_type(await root.result(), object)
+        any_process: proctree.Process = fetcher
+        assert_type(await any_process.result(), object)
         assert_type(proctree.with_teardown(teardown, parent=root), proctree.Process)
         assert_type(proctree.with_parent(root, name="group"), proctree.Process)
         assert_type(proctree.background(), proctree.Process)

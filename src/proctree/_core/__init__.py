@@ -20,6 +20,7 @@ from .control import set_keeper as set_keeper
 from .driver import is_cancellation as is_cancellation
 from .errors import CycleError as CycleError
 from .errors import InvalidStateError as InvalidStateError
+from .errors import NoResultError as NoResultError
 from .errors import ProctreeError as ProctreeError
 from .errors import StartError as StartError
 from .errors import StartTimeoutError as StartTimeoutError

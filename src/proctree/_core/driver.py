@@ -18,6 +18,7 @@ import trio
 from .current import CURRENT, InTeardown
 from .edges import CLOSE, WAIT, add_edge, remove_up, ups_of
 from .host import emit, logger
+from .results import NO_VALUE
 from .state import State
 
 if TYPE_CHECKING:
@@ -201,9 +202,10 @@ async def go_task(
     host = p._host
     if host is not None and host.instruments:
         emit(host, "started", p)
+    p._run = NO_VALUE  # until fn returns (a go process has no runner)
     try:
         with scope:
-            await fn(p, *args)
+            p._run = await fn(p, *args)
     except BaseException as exc:
         if is_cancellation(exc):
             raise

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 __all__ = [
     "CycleError",
     "InvalidStateError",
+    "NoResultError",
     "ProctreeError",
     "StartError",
     "StartTimeoutError",
@@ -47,6 +48,14 @@ class StartTimeoutError(ProctreeError, TimeoutError):
     """A runner did not call ``ready()`` within ``start(timeout=...)``.
 
     The runner was cancelled at once; the process is CLOSED.
+    """
+
+
+class NoResultError(ProctreeError):
+    """A ``go`` process closed without its function returning a value.
+
+    Raised by :meth:`Process.result` when the function was cancelled (its
+    grace ran out, or the close gave it none) before it returned.
     """
 
 

@@ -15,6 +15,7 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Final,
+    Generic,
     NoReturn,
     TypeVar,
     TypeVarTuple,
@@ -30,7 +31,8 @@ from .driver import drive, go_task, link
 from .edges import CLOSE, WAIT, waits_on
 from .errors import CycleError, InvalidStateError, ProctreeError
 from .host import Host, emit
-from .protocols import Keeper, RunFn, Teardown
+from .protocols import Keeper, Teardown
+from .results import R_co, result_of
 from .startup import Startup, start
 from .state import State
 
@@ -74,7 +76,7 @@ class _NoPublicConstructor(type):
 
 @final
 @attrs.define(eq=False, repr=False, slots=True, init=False)
-class Process(metaclass=_NoPublicConstructor):
+class Process(Generic[R_co], metaclass=_NoPublicConstructor):
     """A node of the process tree (a DAG): something that runs and is torn down once.
 
     Processes are made by :func:`open_root`, :func:`go`, :func:`with_parent`,
@@ -105,7 +107,7 @@ class Process(metaclass=_NoPublicConstructor):
     _closed_ev: trio.Event | None
     _keeper: Keeper | None
     _overran: bool
-    _run: RunFn | None
+    _run: object  # a runner until start(); a go function's value (results.py)
     _startup: Startup | None  # while a start() may still raise
     _kind: str
     _born: float
@@ -181,11 +183,11 @@ class Process(metaclass=_NoPublicConstructor):
 
     def go(
         self,
-        fn: Callable[[Process, Unpack[_Ts]], Awaitable[object]],
+        fn: Callable[[Process, Unpack[_Ts]], Awaitable[_T]],
         *args: *_Ts,
         name: str | None = None,
         grace: float | None = None,
-    ) -> Process:
+    ) -> Process[_T]:
         """Start ``await fn(child, *args)`` in a new child process and return it.
 
         The child is added as with :meth:`add_child`: closing this process
@@ -200,7 +202,8 @@ class Process(metaclass=_NoPublicConstructor):
                 before it is cancelled; by default the tree's grace.
 
         Returns:
-            The new child process, RUNNING (CLOSING if this process is).
+            The new child process, RUNNING (CLOSING if this process is);
+            ``await child.result()`` gives what ``fn`` returned.
 
         Raises:
             InvalidStateError: this process is CLOSED.
@@ -355,6 +358,17 @@ class Process(metaclass=_NoPublicConstructor):
             await trio.sleep_forever()
         await self._await_closed(by_close=False)
 
+    async def result(self) -> R_co:
+        """Wait as :meth:`wait` does, then return what the ``go`` function returned.
+
+        Raises:
+            InvalidStateError: this process was not made by ``go`` (it runs
+                no function), so it has no result.
+            NoResultError: the function was cancelled before it returned.
+            BaseException: this process's own failure (:attr:`error`).
+        """
+        return await result_of(self)
+
     @property
     def overran_grace(self) -> bool:
         """Whether this process's task outlived its grace and was cancelled.
@@ -379,7 +393,7 @@ class Process(metaclass=_NoPublicConstructor):
         close-only edges (allowed) ends the walk where it would repeat.
         """
         names = [self.name]
-        q = self
+        q: Process = self
         seen: set[Process] | None = None
         while True:
             up = first_parent(q)
@@ -555,11 +569,11 @@ def adopt(parent: Process, host: Host, p: Process) -> None:
 
 def spawn_go(
     parent: Process,
-    fn: Callable[..., Awaitable[object]],
+    fn: Callable[..., Awaitable[_T]],
     args: tuple[object, ...],
     name: str | None,
     grace: float | None,
-) -> Process:
+) -> Process[_T]:
     """Make a ``go`` process under ``parent`` and start its task.
 
     ``fn`` has been checked by the caller; ``parent`` is a Process.
@@ -569,7 +583,7 @@ def spawn_go(
         name = getattr(fn, "__name__", None) or type(fn).__name__
     elif not isinstance(name, str):
         raise TypeError(f"go(): name must be a str, got {type(name).__name__}")
-    p = Process._create(
+    p: Process[Any] = Process._create(
         name, host, host.grace if grace is None else check_grace(grace), _RUNNING
     )
     p._task_alive = True

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVarTuple
+from typing import TYPE_CHECKING, TypeVar, TypeVarTuple
 
 import trio
 
@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 _Ts = TypeVarTuple("_Ts")
+_T = TypeVar("_T")
 
 
 def resolve_parent(parent: object, what: str) -> tuple[Process, Host]:
@@ -71,12 +72,12 @@ def _plain(
 
 
 def go(
-    fn: Callable[[Process, Unpack[_Ts]], Awaitable[object]],
+    fn: Callable[[Process, Unpack[_Ts]], Awaitable[_T]],
     *args: *_Ts,
     parent: Process | None = None,
     name: str | None = None,
     grace: float | None = None,
-) -> Process:
+) -> Process[_T]:
     """Start ``await fn(proc, *args)`` in a new process under ``parent``.
 
     Args:
@@ -89,7 +90,8 @@ def go(
             said otherwise).
 
     Returns:
-        The new process (RUNNING, or CLOSING if the parent is).
+        The new process (RUNNING, or CLOSING if the parent is);
+        ``await proc.result()`` gives what ``fn`` returned.
 
     Raises:
         ProctreeError: no ``parent`` and no current process (outside roots).
@@ -103,11 +105,11 @@ def go(
 
 def go_child(
     parent: Process,
-    fn: Callable[[Process, Unpack[_Ts]], Awaitable[object]],
+    fn: Callable[[Process, Unpack[_Ts]], Awaitable[_T]],
     *args: *_Ts,
     name: str | None = None,
     grace: float | None = None,
-) -> Process:
+) -> Process[_T]:
     """Start ``await fn(proc, *args)`` in a new child of ``parent``.
 
     The same as ``go(fn, *args, parent=parent)``; see :func:`go`.

@@ -9,7 +9,7 @@ section 6).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, Final, cast, final
 
 import attrs
 import trio
@@ -57,7 +57,7 @@ async def start(p: Process, timeout: float | None) -> None:
     limit = math.inf if timeout is None else check_seconds(timeout, "timeout")
     host = p._host
     assert host is not None
-    run = p._run
+    run = cast("RunFn", p._run)
     p._run = None
     p._state = _STARTING
     p._task_alive = True
