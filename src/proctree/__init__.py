@@ -11,12 +11,14 @@ from . import testing as testing
 from ._compose import DEFAULT_MAX_ERRORS as DEFAULT_MAX_ERRORS
 from ._compose import Service as Service
 from ._compose import chain as chain
+from ._compose import from_task_status as from_task_status
 from ._compose import leaf as leaf
 from ._compose import nop as nop
 from ._compose import parallel as parallel
 from ._compose import prefixed_error as prefixed_error
 from ._compose import sequential as sequential
 from ._compose import start_stop as start_stop
+from ._compose import startable as startable
 from ._core import DEFAULT_GRACE as DEFAULT_GRACE
 from ._core import VERSION as _VERSION
 from ._core import CycleError as CycleError
@@ -140,6 +142,7 @@ __all__ = [
     "asgi_server",
     "background",
     "chain",
+    "from_task_status",
     "go",
     "go_child",
     "grpc_server",
@@ -160,6 +163,7 @@ __all__ = [
     "spawn",
     "spawn_child",
     "start_stop",
+    "startable",
     "tcp_server",
     "testing",
     "tree",

@@ -14,3 +14,5 @@ from .runners import prefixed_error as prefixed_error
 from .runners import start_stop as start_stop
 from .service import DEFAULT_MAX_ERRORS as DEFAULT_MAX_ERRORS
 from .service import Service as Service
+from .task_status import from_task_status as from_task_status
+from .task_status import startable as startable
