@@ -248,8 +248,13 @@ async def test_bad_service_input_gives_clear_errors(
             proctree.Service(server.serve, server.stop, max_errors=0)
         with pytest.raises(ValueError, match=">= 0"):
             proctree.Service(server.serve, server.stop, grace=-1)
+    # Made outside every root (to be a runner, say), it finds its parent
+    # when it is started: outside every root too, that says to open one.
+    svc = proctree.Service(server.serve, server.stop)
     with pytest.raises(proctree.ProctreeError, match="open_root"):
-        proctree.Service(server.serve, server.stop)
+        await svc.start()
+    with pytest.raises(TypeError, match="parent"):
+        proctree.Service(server.serve, server.stop, parent="root")  # type: ignore[arg-type]
 
 
 async def test_stop_raises_only_the_stop_functions_error(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import math
 from collections.abc import Awaitable, Callable
 from typing import final
 
@@ -10,13 +11,20 @@ import attrs
 import trio
 
 from .._core import (
+    InvalidStateError,
     Process,
+    Ready,
     State,
     check_async_callable,
     check_grace,
+    close_by,
+    current_process,
     describe,
+    forced_at,
     logger,
+    maybe_current_process,
     new_process,
+    release_close,
     resolve_parent,
     runner_name,
     set_keeper,
@@ -64,6 +72,14 @@ class Service:
     ``stop_fn`` goes to :attr:`errors`, never to the root; an error of
     ``stop_fn`` is also raised by :meth:`stop`.
 
+    A service is also a runner: pass it to :func:`sequential`,
+    :func:`new_process` or ``proctree run`` and it is started when that
+    process starts (ready once ``start_fn`` runs) and stopped when that
+    process stops. While it is run that way, each run's process is a child
+    of the runner's process, and a run that fails or ends still leaves the
+    runner running: its errors stay in :attr:`errors`, and :meth:`start`
+    or :meth:`restart` bring it back.
+
     Calls are serialised: concurrent ``start`` / ``stop`` / ``restart`` calls
     take turns. As golib's startStop does, ``start`` of a running service
     stops it and starts it again, and each start begins a fresh
@@ -75,21 +91,29 @@ class Service:
         start_fn: ``async def serve() -> None``, runs until asked to stop.
         stop_fn: ``async def stop() -> None``, asks ``start_fn`` to return.
         parent: the parent of each run's process; None means the current
-            process (when the service is made).
+            process when the service is made, or, made outside every root,
+            when it is first started. Ignored while the service is run as
+            a runner: the runner's process is then the parent.
         name: the name of each run's process; by default ``start_fn``'s.
         max_errors: how many errors :attr:`errors` keeps (oldest dropped).
         grace: seconds ``start_fn`` gets to end after ``stop_fn`` before it
             is cancelled; by default the tree's grace.
 
     Raises:
-        TypeError: ``start_fn`` or ``stop_fn`` is not an async function.
+        TypeError: ``start_fn`` or ``stop_fn`` is not an async function, or
+            ``parent`` not a Process.
         ValueError: ``max_errors`` is not a positive int, or ``grace`` < 0.
-        ProctreeError: no ``parent`` and no current process.
+        InvalidStateError: ``parent`` is CLOSED.
     """
+
+    default_grace = math.inf
+    """Run as a runner, a service's stop is its run's (``grace=``): the
+    runner's process itself never times out on its own."""
 
     _start_fn: Callable[[], Awaitable[object]]
     _stop_fn: Callable[[], Awaitable[object]]
-    _parent: Process
+    _parent: Process | None
+    _host: Process | None  # the runner process running it, if any
     _name: str
     _grace: float | None
     _state: _ServiceState
@@ -114,13 +138,22 @@ class Service:
             raise TypeError(f"Service: name must be a str, got {type(name).__name__}")
         self._start_fn = start_fn
         self._stop_fn = stop_fn
-        self._parent = resolve_parent(parent, "Service")[0]
+        if parent is not None or maybe_current_process() is not None:
+            self._parent = resolve_parent(parent, "Service")[0]
+        else:
+            self._parent = None  # made outside every root: found at start()
+        self._host = None
         self._name = runner_name(start_fn) if name is None else name
         self._grace = None if grace is None else check_grace(grace)
         self._state = _ServiceState(collections.deque(maxlen=max_errors))
         self._process = None
         self._started_at = 0.0
         self._lock = trio.Lock()
+
+    @property
+    def name(self) -> str:
+        """The name of each run's process (and of a runner process's default)."""
+        return self._name
 
     @property
     def is_running(self) -> bool:
@@ -161,6 +194,8 @@ class Service:
 
         Raises:
             InvalidStateError: the parent is closed.
+            ProctreeError: the service was made outside every root, with
+                no ``parent``, and is started outside every root too.
         """
         async with self._lock:
             await self._start()
@@ -187,6 +222,41 @@ class Service:
         async with self._lock:
             await self._stop()
             await self._start()
+
+    async def run(self, ready: Ready) -> None:
+        """Run the service as a runner: start it, ``ready()``, then stop it.
+
+        The calling runner's process becomes the parent of each run while
+        this runs. A failure of ``stop_fn`` when it stops is raised here.
+
+        Raises:
+            InvalidStateError: another runner process runs this service.
+            BaseException: the error of ``stop_fn`` at the stop.
+        """
+        me = current_process("Service.run()")
+        host = self._host
+        if host is not None:
+            raise InvalidStateError(
+                f"service {self._name!r} is already run by process {host.path!r}; "
+                "a service runs in one runner process at a time"
+            )
+        self._host = me
+        try:
+            async with self._lock:
+                await self._start()
+            await ready()
+            async with self._lock:
+                # The bound of our own stop (stop(grace=) above) goes on.
+                await self._stop(forced_at(me))
+        except BaseException:
+            # Forced (or failing): the run is forced with us, never left
+            # running (its close no longer comes down from our process).
+            run = self._process
+            if run is not None:
+                close_by(run, trio.current_time())
+            raise
+        finally:
+            self._host = None
 
     async def _start(self) -> None:
         if self.is_running:
@@ -215,11 +285,19 @@ class Service:
             await ended.wait()
 
         runner = leaf(serve, stop, name=self._name)
-        p = new_process(runner, parent=self._parent, name=self._name, grace=self._grace)
+        host = self._host
+        parent = host if host is not None else self._parent
+        if parent is None:
+            parent = self._parent = resolve_parent(None, "Service.start")[0]
+        p = new_process(runner, parent=parent, name=self._name, grace=self._grace)
         set_keeper(p, self._state)
         self._state.runs += 1
         self._process = p
         await p.start()
+        if host is not None:
+            # Run as a runner, we stop our runs ourselves (run()'s stop
+            # raises stop_fn's error); the runner still waits for them.
+            release_close(host, p)
         self._started_at = trio.current_time()
 
     async def _call_stop_fn(self) -> None:
@@ -230,12 +308,13 @@ class Service:
             self._state.stop_errors.append(exc)
             raise
 
-    async def _stop(self) -> None:
+    async def _stop(self, deadline: float | None = None) -> None:
         p = self._process
         if p is None or p.state is State.CLOSED:
             return
         self._state.stop_errors.clear()
         try:
+            close_by(p, deadline)
             await p.aclose()
         except Exception:
             # Every error is in self.errors already; only stop_fn's is ours

@@ -14,6 +14,8 @@ from .control import current_process as current_process
 from .control import forced_at as forced_at
 from .control import forget_on_closing as forget_on_closing
 from .control import is_closing as is_closing
+from .control import keeper_of as keeper_of
+from .control import maybe_current_process as maybe_current_process
 from .control import on_closing as on_closing
 from .control import release_close as release_close
 from .control import set_keeper as set_keeper
@@ -35,6 +37,7 @@ from .instrument import Instrument as Instrument
 from .node import Process as Process
 from .node import background as background
 from .node import check_process as check_process
+from .protocols import Keeper as Keeper
 from .protocols import Ready as Ready
 from .protocols import RunFn as RunFn
 from .protocols import Runner as Runner

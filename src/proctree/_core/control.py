@@ -25,6 +25,8 @@ __all__ = [
     "forced_at",
     "forget_on_closing",
     "is_closing",
+    "keeper_of",
+    "maybe_current_process",
     "on_closing",
     "release_close",
     "set_keeper",
@@ -40,6 +42,12 @@ def current_process(what: str) -> Process:
             "proctree.new_process(runner).start() under a root"
         )
     return owner(current)
+
+
+def maybe_current_process() -> Process | None:
+    """The process whose code is running, or None outside every root."""
+    current = CURRENT.get(None)
+    return None if current is None else owner(current)
 
 
 def is_closing(p: Process) -> bool:
@@ -82,6 +90,11 @@ def forget_on_closing(p: Process, callback: Callable[[], object]) -> None:
 def set_keeper(p: Process, keeper: Keeper) -> None:
     """Make ``keeper`` the one offered ``p``'s failures and told of its close."""
     p._keeper = keeper
+
+
+def keeper_of(p: Process) -> Keeper | None:
+    """``p``'s keeper, if it has one (to wrap it: see the supervisor's)."""
+    return p._keeper
 
 
 def release_close(parent: Process, child: Process) -> None:

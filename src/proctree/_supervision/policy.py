@@ -21,6 +21,7 @@ __all__ = [
     "RestartPolicy",
     "Strategy",
     "TerminateTree",
+    "check_policy",
 ]
 
 RestartKind = Literal["permanent", "transient", "temporary"]
@@ -292,6 +293,17 @@ class RestartPolicy:
         if self.kind == "permanent":
             return True
         return self.kind == "transient" and error is not None
+
+
+def check_policy(policy: object, what: str) -> RestartPolicy:
+    """``policy`` as a :class:`RestartPolicy` (None: the exponential default)."""
+    if policy is None:
+        return RestartPolicy.exponential()
+    if not isinstance(policy, RestartPolicy):
+        raise TypeError(
+            f"{what}: policy must be a proctree.RestartPolicy, got {policy!r}"
+        )
+    return policy
 
 
 def matches(error: BaseException, kind: type[BaseException]) -> bool:

@@ -7,17 +7,17 @@ is what one failure restarts under the policy's strategy.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import final
 
 import attrs
 import trio
 
-from .._core import Process
+from .._core import Keeper, Process
 from .policy import RestartPolicy, Strategy
-from .slot import Slot
+from .slot import Slot, stop_last_first
 
-__all__ = ["FailureCount", "PauseStatus", "restart_group"]
+__all__ = ["FailureCount", "PauseStatus", "restart_group", "restart_in_order"]
 
 
 @final
@@ -31,6 +31,11 @@ class FailureCount:
     paused_until: float | None = None
     """While set, no child is restarted before this time."""
     paused_by: Slot | None = None
+
+    def reset(self) -> None:
+        """Forget every failure and pause (a supervisor run anew)."""
+        self.count = 0.0
+        self.last = self.paused_until = self.paused_by = None
 
     def record(self, now: float) -> bool:
         """Count a failure at ``now``; True if the count is past the threshold."""
@@ -67,21 +72,31 @@ class FailureCount:
 @final
 @attrs.define(eq=False)
 class PauseStatus:
-    """The keeper of a supervisor's own process: it shows a pause in tree views.
+    """The keeper of a supervisor's process: it shows a pause in tree views.
 
-    It takes no failure (the supervisor's own failures travel up as any
-    process's do) and holds the failure count, not the supervisor, so it
-    makes no reference cycle.
+    The process's own failures are not its business: it hands them (and
+    the close) to ``inner``, the keeper whoever made the process gave it
+    (a combinator's, a parent supervisor's slot), or lets them travel up.
+    It holds the failure count, not the supervisor, so it makes no
+    reference cycle.
     """
 
     count: FailureCount
+    inner: Keeper | None = None
 
     def take(self, p: Process, exc: BaseException) -> bool:
-        """Take nothing: the supervisor's own failures travel up."""
-        return False
+        """What ``inner`` says; without one, the failure travels up."""
+        return self.inner is not None and self.inner.take(p, exc)
 
     def closed(self, p: Process) -> None:
-        """Nothing to do when the supervisor's process is CLOSED."""
+        """Tell ``inner`` that the supervisor's process is CLOSED."""
+        if self.inner is not None:
+            self.inner.closed(p)
+
+    def restarts(self, p: Process) -> int:
+        """What ``inner`` counts (a parent supervisor restarting this one)."""
+        counter = getattr(self.inner, "restarts", None)
+        return counter(p) if counter is not None else 0
 
     def status(self, p: Process) -> str | None:
         """``restarts paused until t=... (...s from now)`` while paused."""
@@ -119,3 +134,33 @@ def restart_group(
     if failed not in group:
         group.insert(0, failed)
     return group
+
+
+async def restart_in_order(
+    group: list[Slot],
+    at: float,
+    count: FailureCount,
+    closing: Callable[[], bool],
+    start: Callable[[Slot], Awaitable[None]],
+) -> None:
+    """Stop the group's live members last first, then start all in order.
+
+    The start waits for ``at`` and for any pause to end; members are
+    marked starting by the caller and released here if it is cut short.
+    """
+    try:
+        await stop_last_first(group)
+        await trio.sleep_until(at)
+        while count.paused_until is not None:
+            await trio.sleep_until(count.paused_until)
+            await trio.lowlevel.checkpoint()
+    except BaseException:
+        for member in group:
+            member.starting = False
+        raise
+    for i, member in enumerate(group):
+        if closing():
+            for rest in group[i:]:
+                rest.starting = False
+            return
+        await start(member)

@@ -30,7 +30,6 @@ from .._core import (
     close_by,
     current_process,
     new_process,
-    resolve_parent,
     set_keeper,
 )
 from .errors import (
@@ -50,10 +49,11 @@ from .events import (
     SupervisorEvent,
     SupervisorGaveUp,
 )
-from .policy import DoNotRestart, RestartPolicy, TerminateTree, matches
-from .restarts import FailureCount, PauseStatus, restart_group
+from .hosting import Hosting
+from .policy import DoNotRestart, RestartPolicy, TerminateTree, check_policy, matches
+from .restarts import FailureCount, restart_group, restart_in_order
 from .slot import Slot, stop_last_first
-from .table import MemoryTable, Table, check_key
+from .table import Table, check_key, check_table
 
 __all__ = ["DEFAULT_INTERVAL", "DEFAULT_START_TIMEOUT", "Supervisor"]
 
@@ -71,8 +71,11 @@ _CLOSED: Final = State.CLOSED
 class Supervisor:
     """Keeps one child process per key of a :class:`Table`, restarting them.
 
-    The supervisor makes its own runner-backed process under ``parent``
-    (INITIAL); :meth:`start` restores every key of the table, each started
+    A supervisor is a runner: pass it to :func:`sequential`,
+    :func:`new_process` or ``proctree run`` and it runs in the process made
+    for it there; or call :meth:`start`, which runs it in a process of its
+    own, made (INITIAL, under ``parent``) when first needed. Starting it
+    restores every key of the table, each started
     concurrently and each given ``start_timeout`` seconds, and returns once
     all have started or failed (so startup waits at most
     ``start_timeout``). A restart loop then keeps the running set equal to
@@ -87,14 +90,16 @@ class Supervisor:
     supervisor fails upward only when the policy gives up
     (:class:`GaveUpError`) or a child raises :class:`TerminateTree`.
     Closing the supervisor stops every child (each with its own grace,
-    then forced) and waits for them.
+    then forced) and waits for them. Run again once stopped (as a runner),
+    it starts afresh.
 
     Args:
         table: the desired set; by default an empty :class:`MemoryTable`.
         policy: the :class:`RestartPolicy`; by default
             ``RestartPolicy.exponential()``.
-        parent: the parent of the supervisor's process; None means the
-            current process.
+        parent: the parent of the supervisor's own process; None means the
+            current process (made outside every root: the current one at
+            :meth:`start`). Not used when it is run as a runner.
         name: the supervisor process's name (children are named by key).
         interval: seconds between two reads of the table.
         start_timeout: seconds each child gets to call ``ready()``.
@@ -107,12 +112,15 @@ class Supervisor:
     Raises:
         TypeError: an argument has the wrong type.
         ValueError: a number of seconds is negative.
-        ProctreeError: no ``parent`` and no current process.
+        InvalidStateError: ``parent`` is CLOSED.
     """
+
+    default_grace = math.inf
+    """Its stop is its children's, each with its own grace."""
 
     _table: Table
     _policy: RestartPolicy
-    _process: Process
+    _hosting: Hosting
     _interval: float
     _start_timeout: float
     _child_grace: float | None
@@ -140,19 +148,8 @@ class Supervisor:
         child_grace: float | None = None,
         on_event: Callable[[SupervisorEvent], object] | None = None,
     ) -> None:
-        if table is None:
-            table = MemoryTable()
-        elif not isinstance(table, Table):
-            raise TypeError(
-                "Supervisor: table must have an async get(key) and async "
-                f"iteration over its keys (a proctree.Table), got {table!r}"
-            )
-        if policy is None:
-            policy = RestartPolicy.exponential()
-        elif not isinstance(policy, RestartPolicy):
-            raise TypeError(
-                f"Supervisor: policy must be a proctree.RestartPolicy, got {policy!r}"
-            )
+        table = check_table(table, "Supervisor")
+        policy = check_policy(policy, "Supervisor")
         if not isinstance(name, str):
             raise TypeError(f"Supervisor: name must be a str, got {name!r}")
         if on_event is not None and not callable(on_event):
@@ -170,34 +167,38 @@ class Supervisor:
         self._policy = policy
         self._events = EventReporter(name, on_event)
         self._rng = random.Random(policy.seed)
+        self._count = FailureCount(policy)
+        self._fresh()
+        self._hosting = Hosting.make(name, parent, self._count)
+
+    def _fresh(self) -> None:
+        """The state of one run (a supervisor run again starts afresh)."""
         self._slots = {}
         self._order = []
         self._ended = []
         self._wake = trio.Event()
-        self._count = FailureCount(policy)
+        self._count.reset()
         self._fatal = None
         self._ready_scope = None
         self._nursery = None
         self._overran = []
-        parent_p = resolve_parent(parent, "Supervisor")[0]
-        # A supervisor runs no user code: its shutdown is its children's,
-        # each with its own grace, so its own grace is infinite.
-        self._process = new_process(
-            self._run, parent=parent_p, name=name, grace=math.inf
-        )
-        set_keeper(self._process, PauseStatus(self._count))  # tree views
 
     # ------------------------------------------------------------- the node
 
     @property
+    def name(self) -> str:
+        """The name of the supervisor's process (children are named by key)."""
+        return self._hosting.name
+
+    @property
     def process(self) -> Process:
-        """The supervisor's own process; children are its child processes."""
-        return self._process
+        """The process it runs in: a runner's, or its own (made if none yet)."""
+        return self._hosting.own(self)
 
     @property
     def state(self) -> State:
-        """The state of the supervisor's process."""
-        return self._process.state
+        """The state of its process (INITIAL while it has none)."""
+        return self._hosting.state()
 
     @property
     def table(self) -> Table:
@@ -228,7 +229,7 @@ class Supervisor:
             InvalidStateError: already started or stopped.
             StartTimeoutError: the startup took longer than ``timeout``.
         """
-        await self._process.start(timeout=timeout)
+        await self.process.start(timeout=timeout)
 
     async def stop(self, *, grace: float | None = None) -> None:
         """Stop every child (graceful, then forced) and the supervisor.
@@ -241,15 +242,15 @@ class Supervisor:
             InvalidStateError: the supervisor is already CLOSED.
             BaseException: the supervisor's own failure, if it gave up.
         """
-        await self._process.stop(grace=grace)
+        await self.process.stop(grace=grace)
 
     async def aclose(self, *, grace: float | None = None) -> None:
         """Like :meth:`stop`, but idempotent. See :meth:`Process.aclose`."""
-        await self._process.aclose(grace=grace)
+        await self.process.aclose(grace=grace)
 
     async def wait(self) -> None:
         """Wait until the supervisor is CLOSED; raise its failure if any."""
-        await self._process.wait()
+        await self.process.wait()
 
     # ---------------------------------------------------------- per key
 
@@ -268,7 +269,7 @@ class Supervisor:
         slot = self._slots.get(key)
         if slot is None or slot.process is None or not slot.live():
             raise ProcessNotFoundError(
-                f"supervisor {self._process.name!r} has no live process for "
+                f"supervisor {self.name!r} has no live process for "
                 f"key {key!r}; keys() lists those it has"
             )
         return slot.process
@@ -298,7 +299,7 @@ class Supervisor:
         slot = self._slot(key)
         if not slot.idle():
             raise ProcessExistsError(
-                f"supervisor {self._process.name!r} already has a process for "
+                f"supervisor {self.name!r} already has a process for "
                 f"key {key!r}; stop_child({key!r}) it first"
             )
         slot.starting = True  # claimed before the first await: one start wins
@@ -307,7 +308,7 @@ class Supervisor:
         p = await self._start_slot(slot)
         if p is None:
             raise ProcessNotFoundError(
-                f"supervisor {self._process.name!r}: the table has no runner for "
+                f"supervisor {self.name!r}: the table has no runner for "
                 f"key {key!r}; add it to the table first"
             )
         return p
@@ -338,8 +339,7 @@ class Supervisor:
         p = None if slot is None else slot.process
         if slot is None or p is None or not slot.live() or slot.stopping:
             raise ProcessNotFoundError(
-                f"supervisor {self._process.name!r} has no live process for "
-                f"key {key!r} to stop"
+                f"supervisor {self.name!r} has no live process for key {key!r} to stop"
             )
         slot.stopping = True
         slot.due = None
@@ -354,11 +354,10 @@ class Supervisor:
     # ------------------------------------------------------------- internals
 
     def _check_running(self, what: str, key: str) -> None:
-        p = self._process
-        if p.state not in (State.STARTING, State.RUNNING):
+        if not self._hosting.running():
             raise NotRunningError(
-                f"{what}({key!r}): supervisor {p.name!r} is {p.state.name}; "
-                "call it between start() and stop()"
+                f"{what}({key!r}): supervisor {self.name!r} is "
+                f"{self.state.name}; call it between start() and stop()"
             )
 
     def _slot(self, key: str) -> Slot:
@@ -387,7 +386,7 @@ class Supervisor:
             self._emit(ChildStopped, slot)
         if p is not slot.process or slot.starting or slot.stopping:
             return  # whoever owns the slot handles it
-        if self._process.closing.is_set():
+        if self._hosting.closing():
             return
         self._ended.append((slot, error))
         self._wake.set()
@@ -399,14 +398,14 @@ class Supervisor:
             if runner is None:
                 return None
             p = new_process(
-                runner, parent=self._process, name=slot.key, grace=self._child_grace
+                runner, parent=self.process, name=slot.key, grace=self._child_grace
             )
             set_keeper(p, slot)
             slot.process = p
             await p.start(timeout=self._start_timeout)
         except Exception as exc:
             slot.starting = False
-            if self._process.closing.is_set() or (
+            if self._hosting.closing() or (
                 isinstance(exc, InvalidStateError) and slot.stopping
             ):
                 raise  # we were stopped: not a failure
@@ -418,7 +417,7 @@ class Supervisor:
             slot.starting = False
         slot.started_at = trio.current_time()
         self._emit(ChildStarted, slot)
-        if p.state is _CLOSED and not self._process.closing.is_set():
+        if p.state is _CLOSED and not self._hosting.closing():
             # It ended between ready() and now, while the slot was ours.
             self._ended.append((slot, p.error))
             self._wake.set()
@@ -431,9 +430,16 @@ class Supervisor:
 
     # ------------------------------------------------------------- runner
 
-    async def _run(self, ready: Ready) -> None:
-        me = current_process("Supervisor")
-        assert me is self._process
+    async def run(self, ready: Ready) -> None:
+        """Restore every key, ``ready()``, run the restart loop until stopped.
+
+        Raises:
+            InvalidStateError: it already runs in another process.
+            GaveUpError: the policy gave up (as may a child's TerminateTree).
+        """
+        me = current_process("Supervisor.run()")
+        if self._hosting.enter(me):
+            self._fresh()
         self._ready_scope = trio.CancelScope()
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
@@ -543,7 +549,7 @@ class Supervisor:
         if self._count.record(now):
             if policy.on_threshold == "give_up":
                 gave_up = GaveUpError(
-                    f"supervisor {self._process.name!r} gave up: key {slot.key!r} "
+                    f"supervisor {self.name!r} gave up: key {slot.key!r} "
                     f"made the failure count {self._count.count:.3g}, past the "
                     f"threshold {policy.failure_threshold:g}"
                 )
@@ -574,23 +580,9 @@ class Supervisor:
         return True
 
     async def _restart_group(self, group: list[Slot], at: float) -> None:
-        """Stop the group's live members last first, then start all in order."""
-        try:
-            await stop_last_first(group)
-            await trio.sleep_until(at)
-            while self._count.paused_until is not None:
-                await trio.sleep_until(self._count.paused_until)
-                await trio.lowlevel.checkpoint()
-        except BaseException:
-            for member in group:
-                member.starting = False
-            raise
-        for i, member in enumerate(group):
-            if self._process.closing.is_set():
-                for rest in group[i:]:
-                    rest.starting = False
-                return
-            await self._start_quietly(member)
+        await restart_in_order(
+            group, at, self._count, self._hosting.closing, self._start_quietly
+        )
 
     def _give_up(self, slot: Slot, error: BaseException) -> None:
         self._fatal = error

@@ -10,7 +10,7 @@ import trio
 
 from .._core import Runner, runner_callable
 
-__all__ = ["MemoryTable", "Table", "check_key"]
+__all__ = ["MemoryTable", "Table", "check_key", "check_table"]
 
 
 @runtime_checkable
@@ -36,6 +36,18 @@ def check_key(key: object, what: str) -> str:
     if not isinstance(key, str):
         raise TypeError(f"{what}: a key must be a str, got {key!r}")
     return key
+
+
+def check_table(table: object, what: str) -> Table:
+    """``table`` as a :class:`Table` (None: a new empty :class:`MemoryTable`)."""
+    if table is None:
+        return MemoryTable()
+    if not isinstance(table, Table):
+        raise TypeError(
+            f"{what}: table must have an async get(key) and async "
+            f"iteration over its keys (a proctree.Table), got {table!r}"
+        )
+    return table
 
 
 @final
