@@ -1,10 +1,10 @@
-"""Developer tasks: ``nox -s tests lint typing docs`` (and ``slow``, ``soak``)."""
+"""Developer tasks: ``nox -s tests lint typing pyright docs``, ``slow``, ``soak``."""
 
 from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["tests", "lint", "typing", "docs"]
+nox.options.sessions = ["tests", "lint", "typing", "pyright", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
 
@@ -52,6 +52,24 @@ def typing(session: nox.Session) -> None:
     session.run(
         "mypy", "--strict", "src", "tests/typing/api.py", "tests/typing/leaves.py"
     )
+
+
+@nox.session
+def pyright(session: nox.Session) -> None:
+    """pyright strict (config in pyproject.toml) and the public API's completeness.
+
+    ``--verifytypes`` must report 100%. ``--ignoreexternal`` leaves out the
+    unknowns of other packages' own annotations (hypercorn's Config and
+    ASGI scopes, which asgi_server's signature names): they are not ours.
+    """
+    session.install("-e", ".[typing]")
+    session.run("pyright")
+    out = session.run(
+        "pyright", "--verifytypes", "proctree", "--ignoreexternal", silent=True
+    )
+    print(out)
+    if "Type completeness score: 100%" not in str(out):
+        session.error("pyright --verifytypes proctree: not 100% complete")
 
 
 @nox.session

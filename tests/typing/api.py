@@ -24,6 +24,10 @@ async def teardown() -> None:
     pass
 
 
+async def any_result(p: proctree.Process) -> object:
+    return await p.result()
+
+
 async def check() -> None:
     assert_type(proctree.open_root(), AbstractAsyncContextManager[proctree.Process])
     assert_type(
@@ -43,8 +47,7 @@ async def check() -> None:
         assert_type(fetcher, proctree.Process[bytes])
         assert_type(await fetcher.result(), bytes)
         assert_type(await root.result(), object)
-        any_process: proctree.Process = fetcher
-        assert_type(await any_process.result(), object)
+        assert_type(await any_result(fetcher), object)
         assert_type(proctree.with_teardown(teardown, parent=root), proctree.Process)
         assert_type(proctree.with_parent(root, name="group"), proctree.Process)
         assert_type(proctree.background(), proctree.Process)

@@ -49,10 +49,10 @@ class _Dependencies:
     """Keeps a combinator's dependencies: takes their failures, sees them close."""
 
     owner: Process
-    failures: list[BaseException] = attrs.field(factory=list)
+    failures: list[BaseException] = attrs.field(factory=list[BaseException])
     # Failures of parts that did not start (parallel): raised by the
     # combinator's start, and never lost if that start is cancelled.
-    startup: list[BaseException] = attrs.field(factory=list)
+    startup: list[BaseException] = attrs.field(factory=list[BaseException])
     stopping: bool = False
     done: bool = False
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import math
 from collections.abc import Awaitable, Callable
-from typing import final
+from typing import ClassVar, final
 
 import attrs
 import trio
@@ -48,7 +48,7 @@ class _ServiceState:
 
     errors: collections.deque[BaseException]
     runs: int = 0
-    stop_errors: list[Exception] = attrs.field(factory=list)
+    stop_errors: list[Exception] = attrs.field(factory=list[Exception])
 
     def take(self, p: Process, exc: BaseException) -> bool:
         self.errors.append(exc)
@@ -106,7 +106,7 @@ class Service:
         InvalidStateError: ``parent`` is CLOSED.
     """
 
-    default_grace = math.inf
+    default_grace: ClassVar[float] = math.inf
     """Run as a runner, a service's stop is its run's (``grace=``): the
     runner's process itself never times out on its own."""
 

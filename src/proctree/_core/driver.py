@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
 import trio
 
@@ -188,7 +188,9 @@ def is_cancellation(exc: BaseException) -> bool:
     if isinstance(exc, trio.Cancelled):
         return True
     return (
-        isinstance(exc, BaseExceptionGroup) and exc.subgroup(trio.Cancelled) is not None
+        isinstance(exc, BaseExceptionGroup)
+        and cast("BaseExceptionGroup[BaseException]", exc).subgroup(trio.Cancelled)
+        is not None
     )
 
 

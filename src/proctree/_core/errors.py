@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 __all__ = [
     "CycleError",
@@ -70,7 +71,8 @@ def exception_tree(exc: BaseException) -> list[BaseException]:
         e = stack.pop()
         found.append(e)
         if isinstance(e, BaseExceptionGroup):
-            stack.extend(reversed(e.exceptions))
+            group = cast("BaseExceptionGroup[BaseException]", e)
+            stack.extend(reversed(group.exceptions))
     return found
 
 

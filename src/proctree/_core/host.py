@@ -34,8 +34,8 @@ class Host:
     nursery: trio.Nursery
     grace: float
     instruments: tuple[Any, ...] = ()
-    failures: list[BaseException] = attrs.field(factory=list)
-    strays: set[Process] = attrs.field(factory=set)
+    failures: list[BaseException] = attrs.field(factory=list[BaseException])
+    strays: set[Process] = attrs.field(factory=set["Process"])
     signals_seen: int = 0
 
     def record(self, exc: BaseException) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import signal as _signal
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, Final, final
 
 import trio
@@ -158,7 +158,7 @@ async def _root(
     grace: float,
     signals: tuple[int, ...],
     instruments: tuple[Instrument, ...],
-) -> AsyncIterator[Process]:
+) -> AsyncGenerator[Process, None]:
     failures: list[BaseException] = []
     try:
         # The signal receiver outlives the nursery, so the watcher task can

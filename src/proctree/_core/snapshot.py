@@ -83,7 +83,7 @@ class ProcessInfo:
 
     def walk(self) -> Iterator[ProcessInfo]:
         """This snapshot and every one below it, depth first, in order."""
-        stack = [self]
+        stack: list[ProcessInfo] = [self]
         while stack:
             info = stack.pop()
             yield info

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar, TypeVarTuple
+from typing import TYPE_CHECKING, TypeVar, TypeVarTuple, cast
 
 import trio
 
@@ -43,13 +43,15 @@ def resolve_parent(parent: object, what: str) -> tuple[Process, Host]:
                 "parent=: run it inside 'async with proctree.open_root():' "
                 "or pass parent="
             )
-        parent = owner(current)
-    elif not isinstance(parent, Process):
+        found = owner(current)
+    elif isinstance(parent, Process):
+        found = cast("Process", parent)
+    else:
         raise TypeError(
             f"{what}(): parent must be a proctree.Process or None, "
             f"got {type(parent).__name__}"
         )
-    return parent, host_for(parent, what)
+    return found, host_for(found, what)
 
 
 def _plain(

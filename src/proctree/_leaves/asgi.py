@@ -147,7 +147,8 @@ class ASGIServer:
             self._run.release()
 
     async def _serve(self, me: Process, ready: Ready) -> None:
-        from hypercorn.trio import serve
+        # hypercorn's own annotations leave parts of serve's type unknown.
+        from hypercorn.trio import serve  # pyright: ignore[reportUnknownVariableType]
 
         config = copy.copy(self.config)
         lifespan = _LifespanWatch(cast("ASGIFramework", self.app))
@@ -213,8 +214,11 @@ def _collapse(exc: BaseException) -> BaseException:
     hypercorn runs in nurseries of its own, so a bind error comes out as a
     group of a group of one OSError; the nesting says nothing to a caller.
     """
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
+    while isinstance(exc, BaseExceptionGroup):
+        members = cast("BaseExceptionGroup[BaseException]", exc).exceptions
+        if len(members) != 1:
+            return cast("BaseException", exc)
+        exc = members[0]
     return exc
 
 
@@ -308,7 +312,7 @@ def asgi_server(
             f"(async def app(scope, receive, send)), got {app!r}"
         )
     if config is None:
-        config = config_module.Config()
+        config = cast("hypercorn.config.Config", config_module.Config())
     elif not isinstance(config, config_module.Config):
         raise TypeError(
             "asgi_server(): config must be a hypercorn.config.Config, "

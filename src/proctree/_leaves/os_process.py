@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Awaitable, Mapping, Sequence
-from typing import Final, Protocol, final
+from typing import Final, Protocol, cast, final
 
 import attrs
 import trio
@@ -423,9 +423,9 @@ def _check_command(command: object) -> tuple[str, ...]:
     if not isinstance(command, Sequence):
         raise TypeError(f"os_process(): command must be a list, got {command!r}")
     parts: list[str] = []
-    for part in command:
+    for part in cast("Sequence[object]", command):
         if isinstance(part, os.PathLike):
-            part = os.fspath(part)
+            part = os.fspath(cast("os.PathLike[str]", part))
         if not isinstance(part, str):
             raise TypeError(
                 f"os_process(): every part of the command must be a str, got {part!r}"

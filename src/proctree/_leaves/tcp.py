@@ -61,8 +61,8 @@ class _Connections:
     """Keeps a server's connection processes: their failures, which are open."""
 
     server: Process
-    live: set[Process] = attrs.field(factory=set)
-    failures: list[BaseException] = attrs.field(factory=list)
+    live: set[Process] = attrs.field(factory=set[Process])
+    failures: list[BaseException] = attrs.field(factory=list[BaseException])
     done: bool = False
 
     def take(self, p: Process, exc: BaseException) -> bool:

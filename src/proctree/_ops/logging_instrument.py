@@ -25,7 +25,7 @@ class LoggingInstrument(Instrument):
     def __init__(
         self, logger: logging.Logger | None = None, level: int = logging.DEBUG
     ) -> None:
-        self.logger = logger or logging.getLogger("proctree.events")
+        self.logger: logging.Logger = logger or logging.getLogger("proctree.events")
         self.level = level
 
     def created(self, process: Process) -> None:

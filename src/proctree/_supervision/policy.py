@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from typing import Any, Final, Literal, final
+from typing import Any, Final, Literal, cast, final
 
 import attrs
 
@@ -226,7 +226,8 @@ class RestartPolicy:
         Args:
             **options: any other field of :class:`RestartPolicy`.
         """
-        return cls(**{"initial_delay": 0.0, "jitter": 0.0, **options})
+        fields: dict[str, Any] = {"initial_delay": 0.0, "jitter": 0.0, **options}
+        return cls(**fields)
 
     @classmethod
     def transient(cls, **options: Any) -> RestartPolicy:
@@ -310,4 +311,7 @@ def matches(error: BaseException, kind: type[BaseException]) -> bool:
     """Whether ``error`` is ``kind`` or a group holding one."""
     if isinstance(error, kind):
         return True
-    return isinstance(error, BaseExceptionGroup) and error.subgroup(kind) is not None
+    if not isinstance(error, BaseExceptionGroup):
+        return False
+    group = cast("BaseExceptionGroup[BaseException]", error)
+    return group.subgroup(kind) is not None

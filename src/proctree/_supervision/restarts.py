@@ -124,12 +124,12 @@ def restart_group(
     keys = list(order)
     if failed.key in keys and strategy == "rest_for_one":
         keys = keys[keys.index(failed.key) :]
-    group = []
+    group: list[Slot] = []
     for key in keys:
         slot = slots.get(key)
-        if slot is failed or (
-            slot is not None and slot.live() and not slot.starting and not slot.stopping
-        ):
+        if slot is None:
+            continue
+        if slot is failed or (slot.live() and not slot.starting and not slot.stopping):
             group.append(slot)
     if failed not in group:
         group.insert(0, failed)

@@ -64,13 +64,13 @@ class Slot:
     def take(self, p: Process, exc: BaseException) -> bool:
         owner = self.owner()
         if owner is not None and p is self.process and not matches(exc, DoNotRestart):
-            owner._slot_failed(self, exc)
+            owner._slot_failed(self, exc)  # pyright: ignore[reportPrivateUsage]
         return True  # a child's failure is the policy's, never the root's
 
     def closed(self, p: Process) -> None:
         owner = self.owner()
         if owner is not None:
-            owner._slot_closed(self, p)
+            owner._slot_closed(self, p)  # pyright: ignore[reportPrivateUsage]
 
     def restarts(self, p: Process) -> int:
         return self.count

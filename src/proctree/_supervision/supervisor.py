@@ -16,7 +16,7 @@ import math
 import random
 import weakref
 from collections.abc import Callable
-from typing import Final, final
+from typing import ClassVar, Final, final
 
 import attrs
 import trio
@@ -115,7 +115,7 @@ class Supervisor:
         InvalidStateError: ``parent`` is CLOSED.
     """
 
-    default_grace = math.inf
+    default_grace: ClassVar[float] = math.inf
     """Its stop is its children's, each with its own grace."""
 
     _table: Table
