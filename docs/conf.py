@@ -168,9 +168,13 @@ intersphinx_mapping = {
 # artifacts belong here, never a name of proctree's API:
 # ``_Ts`` is the TypeVarTuple behind ``*args: *_Ts`` in the signatures of
 # go(), go_child(), Process.go() and RateLimiter.limited_go() and .go();
-# ``_T`` is the type of the values periodic.on_signal() passes to fn.
+# ``_T`` is the type of the values periodic.on_signal() passes to fn, and
+# what a go() function returns (go() gives a ``Process[_T]``); ``R_co`` is
+# the type parameter of Process (what Process.result() returns).
 nitpick_ignore = [
     ("py:class", "_Ts"),
+    ("py:class", "_T"),
+    ("py:class", "proctree._core.results.R_co"),
     # SqliteTable's recursive alias of what JSON can hold: autodoc shows its
     # name in signatures, and no page can document a type alias's target.
     ("py:class", "JSON"),

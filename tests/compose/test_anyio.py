@@ -149,3 +149,15 @@ async def test_anyio_runs_a_proctree_program_on_the_trio_backend() -> None:
     # anyio.run in a worker thread: its own event loop, on trio.
     got = await trio.to_thread.run_sync(lambda: anyio.run(main, backend="trio"))
     assert got == [0, 1, 4]
+
+
+async def test_a_root_under_asyncio_says_proctree_needs_trio() -> None:
+    async def main() -> None:
+        async with proctree.open_root():
+            pass  # pragma: no cover
+
+    def on_asyncio() -> None:
+        with pytest.raises(proctree.ProctreeError, match="needs trio"):
+            anyio.run(main, backend="asyncio")
+
+    await trio.to_thread.run_sync(on_asyncio)

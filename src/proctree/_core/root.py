@@ -12,7 +12,7 @@ import trio
 from .checks import check_grace
 from .current import CURRENT
 from .driver import drive, fail, is_cancellation
-from .errors import InvalidStateError, exception_tree, leaf_exceptions
+from .errors import InvalidStateError, ProctreeError, exception_tree, leaf_exceptions
 from .host import DEFAULT_GRACE, Host, emit
 from .instrument import Instrument
 from .node import Process
@@ -124,6 +124,14 @@ class _Once:
                 "for a new one"
             )
         self._entered = True
+        try:
+            trio.lowlevel.current_task()
+        except RuntimeError:
+            raise ProctreeError(
+                "a proctree root needs trio: enter it inside trio.run() "
+                "(asyncio is not supported; anyio programs: anyio.run(..., "
+                'backend="trio"))'
+            ) from None
         return await self._cm.__aenter__()
 
     async def __aexit__(

@@ -192,7 +192,7 @@ class Supervisor:
 
     @property
     def process(self) -> Process:
-        """The process it runs in: a runner's, or its own (made if none yet)."""
+        """The process it runs in (a runner's, or its own, made if none yet)."""
         return self._hosting.own(self)
 
     @property
