@@ -65,6 +65,31 @@ async def test_a_supervisor_in_a_sequence_starts_in_order_and_stops_in_reverse()
     assert sup.state is State.CLOSED
 
 
+async def test_a_supervisor_and_a_service_start_and_stop_together_in_parallel() -> None:
+    log: list[str] = []
+    sup = Supervisor(MemoryTable({"w": logged(log, "w")}), name="fleet")
+    stop = trio.Event()
+
+    async def sync() -> None:
+        log.append("start sync")
+        await stop.wait()
+        log.append("stop sync")
+
+    async def stop_sync() -> None:
+        stop.set()
+
+    svc = proctree.Service(sync, stop_sync)
+    async with proctree.open_root():
+        p = proctree.new_process(proctree.parallel(sup, svc))
+        await p.start()
+        assert sorted(log) == ["start sync", "start w"]
+        assert p.name == "parallel[fleet, sync]"
+        assert (sup.state, svc.is_running) == (State.RUNNING, True)
+        await p.stop()
+    assert sorted(log[2:]) == ["stop sync", "stop w"]
+    assert (sup.state, svc.is_running) == (State.CLOSED, False)
+
+
 async def test_the_process_made_for_it_is_its_process(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

@@ -94,6 +94,33 @@ async def check_runners(root: proctree.Process) -> None:
     assert_type(svc.errors, list[BaseException])
     assert_type(svc.last_error, BaseException | None)
     proctree.new_process(teardown)  # type: ignore[arg-type]
+    # A Supervisor and a Service are runners; every combinator takes name=.
+    fleet = proctree.Supervisor(proctree.MemoryTable(), name="fleet")
+    app: proctree.Runner = proctree.sequential(svc, fleet, name="app")
+    proctree.new_process(app, parent=root)
+    proctree.new_process(proctree.parallel(fleet, name="p"), parent=root)
+    proctree.new_process(proctree.chain(svc, proctree.nop(name="n"), name="c"))
+    proctree.prefixed_error("db", run, name="db")
+    assert_type(fleet.name, str)
+    assert_type(svc.name, str)
+    assert_type(await fleet.run(teardown), None)  # run(ready)
+    assert_type(await svc.run(teardown), None)
+
+
+async def serve(port: int, *, task_status: trio.TaskStatus[int]) -> None:
+    task_status.started(port)
+
+
+async def check_task_status(root: proctree.Process) -> None:
+    async with trio.open_nursery() as nursery:
+        start = proctree.startable(proctree.nop(), parent=root, name="n", timeout=1)
+        assert_type(await start(), None)
+        await nursery.start(start)
+    r: proctree.RunnerObject = proctree.from_task_status(
+        serve, 8000, name="s", on_started=print
+    )
+    proctree.new_process(r)
+    proctree.startable(42)  # type: ignore[arg-type]
 
 
 async def call(proc: proctree.Process) -> None:

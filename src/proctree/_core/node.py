@@ -85,6 +85,9 @@ class Process(Generic[R_co], metaclass=_NoPublicConstructor):
     Closing a process closes its children concurrently, waits for them and
     for the processes it waits for and for its own task, then runs its
     teardown exactly once, then sets :attr:`closed`.
+
+    Generic in what its ``go`` function returns (:meth:`result`): a bare
+    ``Process`` is ``Process[object]``.
     """
 
     name: str
