@@ -10,12 +10,17 @@ from .checks import check_grace as check_grace
 from .checks import check_name as check_name
 from .checks import check_seconds as check_seconds
 from .control import close_by as close_by
+from .control import current_or_none as current_or_none
 from .control import current_process as current_process
 from .control import forced_at as forced_at
 from .control import forget_on_closing as forget_on_closing
+from .control import instrument_hook as instrument_hook
 from .control import is_closing as is_closing
+from .control import kind_of as kind_of
 from .control import on_closing as on_closing
+from .control import parent_of as parent_of
 from .control import release_close as release_close
+from .control import runner_of as runner_of
 from .control import set_keeper as set_keeper
 from .driver import is_cancellation as is_cancellation
 from .errors import CycleError as CycleError
@@ -45,6 +50,7 @@ from .snapshot import ProcessInfo as ProcessInfo
 from .snapshot import render_dot as render_dot
 from .snapshot import render_text as render_text
 from .snapshot import tree as tree
+from .snapshot import walk as walk
 from .spawn import go as go
 from .spawn import go_child as go_child
 from .spawn import new_process as new_process

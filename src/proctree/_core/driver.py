@@ -17,7 +17,8 @@ import trio
 
 from .current import CURRENT, InTeardown
 from .edges import CLOSE, WAIT, add_edge, remove_up, ups_of
-from .host import emit, logger
+from .host import emit
+from .overruns import note_overrun
 from .state import State
 
 if TYPE_CHECKING:
@@ -218,10 +219,8 @@ def task_ended(p: Process, scope: trio.CancelScope) -> None:
         and trio.current_time() >= deadline
     ):
         p._overran = True
-        logger.warning(
-            "process %r did not end within its grace and was cancelled", p.path
-        )
         host = p._host
+        note_overrun(host, p)
         if host is not None and host.instruments:
             emit(host, "grace_overrun", p)
     p._task_alive = False

@@ -48,3 +48,25 @@ class Instrument:
 
     def grace_overrun(self, process: Process) -> None:
         """A process's task outlived its grace and was cancelled."""
+
+    def draining(self, process: Process, seconds: float) -> None:
+        """A root bound to signals got its first one and drains before closing.
+
+        Everything keeps running for ``seconds`` (the root's ``drain``),
+        then the root closes as for any first signal. Readiness probes turn
+        to "not ready" here, so that load balancers stop sending work.
+
+        Args:
+            process: the root.
+            seconds: how long the drain lasts.
+        """
+
+    def supervisor_event(self, process: Process, event: object) -> None:
+        """A supervisor of this tree reported an event.
+
+        Args:
+            process: the supervisor's own process.
+            event: a :data:`~proctree.SupervisorEvent` (``ChildStarted``,
+                ``ChildRestarting``...), the same object its ``on_event``
+                hook gets.
+        """

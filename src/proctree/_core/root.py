@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .checks import check_grace
+from .checks import check_grace, check_seconds
 from .current import CURRENT
 from .driver import drive, fail, is_cancellation
 from .errors import leaf_exceptions
@@ -59,6 +59,7 @@ def with_signals(
     name: str = "root",
     grace: float = DEFAULT_GRACE,
     instruments: Sequence[Instrument] = (),
+    drain: float = 0.0,
 ) -> AbstractAsyncContextManager[Process]:
     """Open a root (see :func:`open_root`) that closes when a signal arrives.
 
@@ -67,15 +68,22 @@ def with_signals(
     signal while closing forces the shutdown: everything still running,
     teardowns included, is cancelled.
 
+    With a ``drain``, the first signal does not close the root at once:
+    the instruments' :meth:`~proctree.Instrument.draining` hook is called
+    (a readiness probe turns "not ready" there), everything keeps running
+    for ``drain`` seconds, then the root closes. A second signal during
+    the drain forces the shutdown too.
+
     Args:
         *signals: the signals to handle; by default SIGINT and SIGTERM.
         name: the root's name.
         grace: the default grace of ``go`` functions in this tree, in seconds.
         instruments: event hooks called for every process of this tree.
+        drain: seconds between the first signal and the close.
 
     Raises:
         TypeError: a signal is not a signal number.
-        ValueError: a signal number is not valid.
+        ValueError: a signal number is not valid, or ``drain`` is negative.
     """
     chosen = signals or (_signal.SIGINT, _signal.SIGTERM)
     valid = _signal.valid_signals()
@@ -88,7 +96,11 @@ def with_signals(
         if sig not in valid:
             raise ValueError(f"with_signals(): {sig!r} is not a valid signal number")
     return _root(
-        _check_name(name), check_grace(grace), tuple(chosen), _check(instruments)
+        _check_name(name),
+        check_grace(grace),
+        tuple(chosen),
+        _check(instruments),
+        check_seconds(drain, "with_signals(): drain"),
     )
 
 
@@ -115,6 +127,7 @@ async def _root(
     grace: float,
     signals: tuple[int, ...],
     instruments: tuple[Instrument, ...],
+    drain: float = 0.0,
 ) -> AsyncIterator[Process]:
     failures: list[BaseException] = []
     try:
@@ -136,6 +149,7 @@ async def _root(
                         root,
                         host,
                         watcher,
+                        drain,
                         name=f"{name}:signals",
                     )
                 token = _enter_body(root)
@@ -174,18 +188,27 @@ async def _watch_signals(
     root: Process,
     host: Host,
     scope: trio.CancelScope,
+    drain: float,
 ) -> None:
     with scope:
-        seen = 0
-        async for _ in receiver:
-            seen += 1
-            host.signals_seen = seen
-            if seen == 1:
-                close_hosted(root, host)
-            else:
-                # A second signal while closing: force, teardowns included.
-                host.nursery.cancel_scope.cancel()
+        await anext(receiver)
+        host.signals_seen = 1
+        if drain > 0:
+            if host.instruments:
+                emit(host, "draining", root, drain)
+            with trio.move_on_after(drain):
+                await anext(receiver)
+                _force(host)
                 return
+        close_hosted(root, host)
+        await anext(receiver)
+        _force(host)
+
+
+def _force(host: Host) -> None:
+    """A second signal: force the shutdown, teardowns included."""
+    host.signals_seen = 2
+    host.nursery.cancel_scope.cancel()
 
 
 # ------------------------------------------- the root process and its host

@@ -12,7 +12,7 @@ from .edges import CLOSE, WAIT
 from .node import Process, first_parent
 from .state import State
 
-__all__ = ["ProcessInfo", "render_dot", "render_text", "tree"]
+__all__ = ["ProcessInfo", "render_dot", "render_text", "tree", "walk"]
 
 
 @final
@@ -79,6 +79,19 @@ class ProcessInfo:
             info = stack.pop()
             yield info
             stack.extend(reversed(info.children))
+
+
+def walk(top: Process) -> Iterator[Process]:
+    """``top`` and every process made under it, parents first, in order added.
+
+    Iterative, as :func:`tree` is; each process once, under its first parent.
+    """
+    stack = [top]
+    while stack:
+        p = stack.pop()
+        yield p
+        below = [q for q in (p._children or ()) if first_parent(q) is p]
+        stack.extend(reversed(below))
 
 
 def tree(top: Process) -> ProcessInfo:

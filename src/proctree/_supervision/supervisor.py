@@ -1,12 +1,10 @@
 """The Supervisor: keyed child processes kept equal to a table, restarted by a policy.
 
-A :class:`Supervisor` owns one runner-backed process. Each supervised key
-gets a child process of it, made from the runner the :class:`Table` holds
-for that key, with the supervisor as its *keeper* (``docs/design.md``,
-section 8): a child's failures are taken off the tree and handed to the
-restart policy instead of closing the root. Only when the policy gives up
-(or a child raises :class:`TerminateTree`) does the supervisor itself fail,
-upward, like any other process.
+A :class:`Supervisor` owns one runner-backed process. Each key gets a child
+process of it, from the runner the :class:`Table` holds for that key, with
+the supervisor as its *keeper* (``docs/design.md``, section 8): a child's
+failures go to the restart policy instead of closing the root; only when
+the policy gives up (or :class:`TerminateTree`) does the supervisor fail.
 """
 
 from __future__ import annotations
@@ -185,6 +183,7 @@ class Supervisor:
         self._process = new_process(
             self._run, parent=parent_p, name=name, grace=math.inf
         )
+        self._events.process = self._process
 
     # ------------------------------------------------------------- the node
 
@@ -249,6 +248,12 @@ class Supervisor:
     async def wait(self) -> None:
         """Wait until the supervisor is CLOSED; raise its failure if any."""
         await self._process.wait()
+
+    async def reload(self) -> None:
+        """Read the table now, not at the next interval (SIGHUP does it)."""
+        if self._nursery is not None and not self._process.closing.is_set():
+            await self._sync(trio.current_time())
+            self._wake.set()
 
     # ---------------------------------------------------------- per key
 
