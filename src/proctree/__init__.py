@@ -52,8 +52,12 @@ from ._leaves import asgi_server as asgi_server
 from ._leaves import grpc_server as grpc_server
 from ._leaves import os_process as os_process
 from ._leaves import tcp_server as tcp_server
+from ._ops import Health as Health
+from ._ops import HealthApp as HealthApp
 from ._ops import LoggingInstrument as LoggingInstrument
+from ._ops import PrometheusInstrument as PrometheusInstrument
 from ._ops import SystemdNotifier as SystemdNotifier
+from ._ops import health_server as health_server
 from ._schedule import move_on_closing as move_on_closing
 from ._schedule import open_child as open_child
 from ._schedule import with_deadline as with_deadline
@@ -99,6 +103,8 @@ __all__ = [
     "DoNotRestart",
     "GRPCServer",
     "GaveUpError",
+    "Health",
+    "HealthApp",
     "Instrument",
     "InvalidStateError",
     "LoggingInstrument",
@@ -111,6 +117,7 @@ __all__ = [
     "ProcessInfo",
     "ProcessNotFoundError",
     "ProctreeError",
+    "PrometheusInstrument",
     "ReadyCheck",
     "RestartPolicy",
     "RestartsPaused",
@@ -137,6 +144,7 @@ __all__ = [
     "go",
     "go_child",
     "grpc_server",
+    "health_server",
     "leaf",
     "move_on_closing",
     "new_process",

@@ -13,6 +13,7 @@ from .os_process import OSProcess as OSProcess
 from .os_process import OSProcessError as OSProcessError
 from .os_process import ReadyCheck as ReadyCheck
 from .os_process import os_process as os_process
+from .serving import require as require
 from .tcp import ConnectionHandler as ConnectionHandler
 from .tcp import TCPServer as TCPServer
 from .tcp import tcp_server as tcp_server

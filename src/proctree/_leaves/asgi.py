@@ -7,6 +7,7 @@ is imported when :func:`asgi_server` is called, never when proctree is.
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, cast, final
 
@@ -150,6 +151,11 @@ class ASGIServer:
         from hypercorn.trio import serve
 
         config = copy.copy(self.config)
+        if config.errorlog == "-":
+            # hypercorn's default puts a stderr handler of its own on a
+            # logger that also propagates: under an application's logging
+            # setup every line came out twice. Its logger, no handler.
+            config.errorlog = logging.getLogger("hypercorn.error")
         lifespan = _LifespanWatch(cast("ASGIFramework", self.app))
 
         async def shutdown_trigger() -> None:

@@ -7,7 +7,11 @@ exports; see the map at the top of ``docs/design.md``.
 from .cli import console_main as console_main
 from .cli import main as main
 from .demo import run_demo as run_demo
+from .health import Health as Health
+from .health import HealthApp as HealthApp
+from .health import health_server as health_server
 from .logging_instrument import LoggingInstrument as LoggingInstrument
+from .metrics import PrometheusInstrument as PrometheusInstrument
 from .run import TargetError as TargetError
 from .run import load_target as load_target
 from .run import run_target as run_target
