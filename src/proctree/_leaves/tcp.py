@@ -219,6 +219,12 @@ class TCPServer:
                         self.name,
                         errno.errorcode[exc.errno],
                         _RETRY_SECONDS,
+                        extra={
+                            "proctree_event": "accept_failed",
+                            "proctree_path": me.path,
+                            "proctree_error_type": type(exc).__name__,
+                            "proctree_error": str(exc),
+                        },
                     )
                     await trio.sleep(_RETRY_SECONDS)
                     continue

@@ -11,13 +11,16 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import trio
 
-from .._core import DEFAULT_GRACE
+from .._core import DEFAULT_GRACE, Instrument, Runner
 from .demo import run_demo
+from .health import Health, health_server
+from .log_format import configure_logging
 from .logging_instrument import LoggingInstrument
+from .metrics import PrometheusInstrument
 from .run import TargetError, load_target, run_target
 
 __all__ = ["console_main", "main"]
@@ -51,6 +54,29 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _address(text: str) -> str:
+    """``HOST:PORT`` for ``--health``; the host defaults to loopback."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        host, port_text = "", text
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected HOST:PORT (like 127.0.0.1:8080), got {text!r}"
+        ) from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"the port must be in 0..65535, got {port} in {text!r}"
+        )
+    host = host or "127.0.0.1"
+    if any(c.isspace() for c in host) or "/" in host:
+        raise argparse.ArgumentTypeError(f"{host!r} is not a host name or address")
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 _LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -70,7 +96,8 @@ def _parser() -> argparse.ArgumentParser:
             "forces. Exit status: 0 after a clean stop, 1 if it failed or was "
             "forced, 2 for bad arguments. SIGUSR1 prints the live tree to "
             "stderr. Under systemd (NOTIFY_SOCKET set) it reports READY=1, "
-            "STOPPING=1 and watchdog pings."
+            "STOPPING=1 and watchdog pings; SIGHUP reloads (supervisors re-read "
+            "their tables, runners' reload() are called)."
         ),
     )
     run.add_argument("target", metavar="MODULE:ATTR", help="the runner to run")
@@ -88,6 +115,29 @@ def _parser() -> argparse.ArgumentParser:
         default="warning",
         help="log level on stderr; info shows every process event, debug "
         "also prints tracebacks of failures (default: warning)",
+    )
+    run.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text lines, or one JSON object a line with every record's "
+        "proctree_* fields (default: text)",
+    )
+    run.add_argument(
+        "--health",
+        type=_address,
+        default=None,
+        metavar="HOST:PORT",
+        help="serve /livez /startupz /readyz /metrics there (HOST defaults "
+        "to 127.0.0.1; needs proctree[http,metrics])",
+    )
+    run.add_argument(
+        "--drain",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="on the first SIGTERM or SIGINT, turn /readyz to 503 and keep "
+        "serving for SECONDS before stopping (default: 0)",
     )
     run.add_argument(
         "--tree",
@@ -142,40 +192,60 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     level = getattr(logging, args.log_level.upper())
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(level, args.log_format)
     # The console script does not put the working directory on sys.path,
     # ``python -m`` does: make both find the user's modules the same way.
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         runner = load_target(args.target)
-    except TargetError as exc:
+        probes = _probes(args.health)
+    except (TargetError, ModuleNotFoundError) as exc:
         print(f"proctree run: error: {exc}", file=sys.stderr)
         return 2
-
-    def write(text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
-
+    instruments: list[Instrument] = []
+    if level <= logging.INFO:
+        # Failures are reported once, below; events only when asked for.
+        instruments.append(LoggingInstrument(level=logging.INFO))
+    if probes is not None:
+        instruments.extend(probes[1:])
     return trio.run(
         lambda: run_target(
             runner,
             grace=args.grace,
             show_tree=args.tree,
             verbose=level <= logging.DEBUG,
-            colour=sys.stderr.isatty(),
-            write=write,
-            # Failures are reported once, below; events only when asked for.
-            instruments=(
-                (LoggingInstrument(level=logging.INFO),)
-                if level <= logging.INFO
-                else ()
-            ),
+            colour=sys.stderr.isatty() and args.log_format == "text",
+            write=_writer(args.log_format),
+            instruments=tuple(instruments),
+            drain=args.drain,
+            health=None if probes is None else probes[0],
         )
     )
+
+
+def _probes(bind: str | None) -> tuple[Runner, Health, PrometheusInstrument] | None:
+    """The health server of ``--health``, its Health and its metrics."""
+    if bind is None:
+        return None
+    health, metrics = Health(), PrometheusInstrument()
+    return health_server(health, bind=bind, metrics=metrics), health, metrics
+
+
+def _writer(log_format: str) -> Callable[..., None]:
+    """Where the command's own lines go: stderr, or JSON records."""
+    if log_format == "json":
+        logger = logging.getLogger("proctree.run")
+
+        def write_json(text: str, **fields: object) -> None:
+            logger.warning(text, extra=fields)
+
+        return write_json
+
+    def write(text: str, **fields: object) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    return write
 
 
 def console_main() -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import signal
 import traceback
 from collections.abc import AsyncIterator, Callable
-from typing import final
+from typing import Final, final
 
 import trio
 
@@ -21,20 +22,31 @@ from .._core import (
     host_of,
     leaf_exceptions,
     new_process,
+    open_root,
     render_text,
     runner_callable,
     tree,
     with_signals,
 )
+from .reload import reload_on_signals
 from .systemd import SystemdNotifier
 
 __all__ = ["TargetError", "load_target", "run_target"]
 
-Write = Callable[[str], object]
+Write = Callable[..., object]
+"""``write(text, **fields)``: a line for the user; ``fields`` are its facts
+(``proctree_*``), which a JSON writer keeps."""
+
+EXTEND_EVERY: Final = 5.0
+"""Seconds between two ``EXTEND_TIMEOUT_USEC`` while the runner starts."""
 
 
 class TargetError(ProctreeError):
     """``MODULE:ATTR`` does not name a runner; the message says why."""
+
+
+class HealthError(ProctreeError):
+    """The health server of ``--health`` could not start (its address is taken)."""
 
 
 def load_target(spec: str) -> Runner:
@@ -117,6 +129,38 @@ async def _watchdog(proc: Process, notifier: SystemdNotifier, every: float) -> N
         await trio.sleep(every)
 
 
+async def _extend_start(proc: Process, notifier: SystemdNotifier) -> None:
+    # systemd kills a start that takes longer than TimeoutStartSec; the
+    # runner is still starting while the loop answers: ask for more time.
+    while True:
+        notifier.extend_timeout(3 * EXTEND_EVERY)
+        await trio.sleep(EXTEND_EVERY)
+
+
+@contextlib.asynccontextmanager
+async def _serving(health: Runner | None) -> AsyncIterator[None]:
+    """Serve the probes, if asked, in a root of their own around the run.
+
+    Outside the application's root, so they answer until its very end
+    (``/readyz`` 503 while it stops) and are not part of what they report.
+    """
+    if health is None:
+        yield
+        return
+    failed: Exception | None = None
+    async with open_root(name="proctree-health") as root:
+        try:
+            await new_process(health, parent=root).start()
+        except Exception as exc:
+            failed = exc
+        else:
+            yield
+    if failed is not None:
+        raise HealthError(
+            f"--health: cannot serve there: {type(failed).__name__}: {failed}"
+        ) from failed
+
+
 async def run_target(
     runner: Runner,
     *,
@@ -127,23 +171,36 @@ async def run_target(
     write: Write,
     instruments: tuple[Instrument, ...] = (),
     notifier: SystemdNotifier | None = None,
+    drain: float = 0.0,
+    health: Runner | None = None,
 ) -> int:
     """Run ``runner`` until it ends or a signal stops it; return the exit status.
 
     0 after a clean stop; 1 if the runner failed (each failure and the path
     of the process that raised it are written with ``write``) or a second
-    signal forced the shutdown.
+    signal forced the shutdown; 2 if the ``health`` server could not start
+    (its address is taken). SIGHUP reloads the tree
+    (:func:`~proctree._ops.reload.reload_tree`).
     """
     notifier = notifier or SystemdNotifier.from_environment()
     watch = _Watch(notifier)
     seen = 0
     try:
-        # SIGUSR1 is caught from before the runner starts, so a signal sent
-        # as soon as the process is up prints the tree instead of killing it.
-        with trio.open_signal_receiver(signal.SIGUSR1) as usr1:
-            async with with_signals(
-                name="proctree", grace=grace, instruments=(watch, *instruments)
-            ) as root:
+        # SIGUSR1 and SIGHUP are caught from before the runner starts, so a
+        # signal sent as soon as the process is up does not kill it.
+        with (
+            trio.open_signal_receiver(signal.SIGUSR1) as usr1,
+            trio.open_signal_receiver(signal.SIGHUP) as hup,
+        ):
+            async with (
+                _serving(health),
+                with_signals(
+                    name="proctree",
+                    grace=grace,
+                    instruments=(watch, *instruments),
+                    drain=drain,
+                ) as root,
+            ):
                 watch.root = root
                 host = host_of(root)
                 go(
@@ -157,7 +214,23 @@ async def run_target(
                     name="sigusr1",
                 )
                 app = new_process(runner, parent=root, grace=grace)
-                await app.start()
+                extender = None
+                if notifier.enabled:
+                    extender = go(_extend_start, notifier, parent=background(), grace=0)
+                try:
+                    await app.start()
+                finally:
+                    if extender is not None:
+                        await extender.aclose()
+                go(
+                    reload_on_signals,
+                    hup,
+                    root,
+                    notifier,
+                    parent=background(),
+                    grace=0,
+                    name="sighup",
+                )
                 notifier.notify("READY=1", f"STATUS=running {app.name}")
                 interval = notifier.watchdog_interval
                 if interval is not None:
@@ -166,16 +239,25 @@ async def run_target(
                     write(render_text(tree(root), colour=colour))
                 await app.wait()
         seen = host.signals_seen
+    except HealthError as error:
+        write(f"proctree run: error: {error}", proctree_event="health_failed")
+        return 2
     except BaseExceptionGroup as group:
         for exc in leaf_exceptions(group):
             where = watch.failed_in.get(id(exc), "proctree")
-            write(f"proctree: {where} failed: {type(exc).__name__}: {exc}")
+            write(
+                f"proctree: {where} failed: {type(exc).__name__}: {exc}",
+                proctree_event="failed",
+                proctree_path=where,
+                proctree_error_type=type(exc).__name__,
+                proctree_error=str(exc),
+            )
             if verbose:
                 write("".join(traceback.format_exception(exc)).rstrip("\n"))
         return 1
     finally:
         notifier.close()
     if seen >= 2:
-        write("proctree: a second signal forced the shutdown")
+        write("proctree: a second signal forced the shutdown", proctree_event="forced")
         return 1
     return 0
