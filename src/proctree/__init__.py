@@ -40,6 +40,7 @@ from ._core import tree as tree
 from ._core import with_parent as with_parent
 from ._core import with_signals as with_signals
 from ._core import with_teardown as with_teardown
+from ._leaves import ActivationError as ActivationError
 from ._leaves import ASGIApp as ASGIApp
 from ._leaves import ASGIServer as ASGIServer
 from ._leaves import ConnectionHandler as ConnectionHandler
@@ -51,10 +52,13 @@ from ._leaves import TCPServer as TCPServer
 from ._leaves import asgi_server as asgi_server
 from ._leaves import grpc_server as grpc_server
 from ._leaves import os_process as os_process
+from ._leaves import systemd_sockets as systemd_sockets
 from ._leaves import tcp_server as tcp_server
 from ._ops import Health as Health
 from ._ops import HealthApp as HealthApp
+from ._ops import JSONFormatter as JSONFormatter
 from ._ops import LoggingInstrument as LoggingInstrument
+from ._ops import ProcessPathFilter as ProcessPathFilter
 from ._ops import PrometheusInstrument as PrometheusInstrument
 from ._ops import SystemdNotifier as SystemdNotifier
 from ._ops import health_server as health_server
@@ -94,6 +98,7 @@ __all__ = [
     "DEFAULT_MAX_ERRORS",
     "ASGIApp",
     "ASGIServer",
+    "ActivationError",
     "ChildFailed",
     "ChildRestarting",
     "ChildStarted",
@@ -107,6 +112,7 @@ __all__ = [
     "HealthApp",
     "Instrument",
     "InvalidStateError",
+    "JSONFormatter",
     "LoggingInstrument",
     "MemoryTable",
     "NotRunningError",
@@ -116,6 +122,7 @@ __all__ = [
     "ProcessExistsError",
     "ProcessInfo",
     "ProcessNotFoundError",
+    "ProcessPathFilter",
     "ProctreeError",
     "PrometheusInstrument",
     "ReadyCheck",
@@ -162,6 +169,7 @@ __all__ = [
     "spawn",
     "spawn_child",
     "start_stop",
+    "systemd_sockets",
     "tcp_server",
     "testing",
     "tree",

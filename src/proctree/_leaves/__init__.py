@@ -4,6 +4,8 @@ What the layers above (and the public face) may use is what this module
 exports; see the map at the top of ``docs/design.md``.
 """
 
+from .activation import ActivationError as ActivationError
+from .activation import systemd_sockets as systemd_sockets
 from .asgi import ASGIApp as ASGIApp
 from .asgi import ASGIServer as ASGIServer
 from .asgi import asgi_server as asgi_server

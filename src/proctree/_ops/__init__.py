@@ -10,6 +10,8 @@ from .demo import run_demo as run_demo
 from .health import Health as Health
 from .health import HealthApp as HealthApp
 from .health import health_server as health_server
+from .log_format import JSONFormatter as JSONFormatter
+from .log_format import ProcessPathFilter as ProcessPathFilter
 from .logging_instrument import LoggingInstrument as LoggingInstrument
 from .metrics import PrometheusInstrument as PrometheusInstrument
 from .run import TargetError as TargetError
