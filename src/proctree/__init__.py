@@ -58,6 +58,7 @@ from ._ops import Health as Health
 from ._ops import HealthApp as HealthApp
 from ._ops import JSONFormatter as JSONFormatter
 from ._ops import LoggingInstrument as LoggingInstrument
+from ._ops import OpenTelemetryInstrument as OpenTelemetryInstrument
 from ._ops import ProcessPathFilter as ProcessPathFilter
 from ._ops import PrometheusInstrument as PrometheusInstrument
 from ._ops import SystemdNotifier as SystemdNotifier
@@ -118,6 +119,7 @@ __all__ = [
     "NotRunningError",
     "OSProcess",
     "OSProcessError",
+    "OpenTelemetryInstrument",
     "Process",
     "ProcessExistsError",
     "ProcessInfo",

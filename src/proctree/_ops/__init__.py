@@ -14,6 +14,7 @@ from .log_format import JSONFormatter as JSONFormatter
 from .log_format import ProcessPathFilter as ProcessPathFilter
 from .logging_instrument import LoggingInstrument as LoggingInstrument
 from .metrics import PrometheusInstrument as PrometheusInstrument
+from .otel import OpenTelemetryInstrument as OpenTelemetryInstrument
 from .run import TargetError as TargetError
 from .run import load_target as load_target
 from .run import run_target as run_target
