@@ -34,19 +34,19 @@ class OpenTelemetryInstrument(Instrument):
 
     Metrics (the meter is named ``proctree``), each made at zero at once:
 
-    ==================================  ===============  ==================
-    name                                kind             attributes
-    ==================================  ===============  ==================
-    ``proctree.processes``              up-down counter  ``state``
-    ``proctree.process.starts``         counter
-    ``proctree.process.closes``         counter
-    ``proctree.process.failures``       counter
-    ``proctree.process.start.duration`` histogram (s)
-    ``proctree.process.close.duration`` histogram (s)
-    ``proctree.grace.overruns``         counter
-    ``proctree.supervisor.restarts``    counter          ``supervisor``,
-                                                         ``key``
-    ==================================  ===============  ==================
+    ====================================  ===============  ==================
+    name                                  kind             attributes
+    ====================================  ===============  ==================
+    ``proctree.processes``                up-down counter  ``state``
+    ``proctree.process.starts``           counter
+    ``proctree.process.closes``           counter
+    ``proctree.process.failures``         counter
+    ``proctree.process.start.duration``   histogram (s)
+    ``proctree.process.close.duration``   histogram (s)
+    ``proctree.grace.overruns``           counter
+    ``proctree.supervisor.restarts``      counter          ``supervisor``,
+                                                           ``key``
+    ====================================  ===============  ==================
 
     Spans (the tracer is named ``proctree``): ``start NAME`` from a
     runner's ``start()`` to its ``ready()`` (an error status if it failed
