@@ -103,6 +103,9 @@ class _Watch(Instrument):
         if process is self.root:
             self.notifier.notify("STOPPING=1", "STATUS=stopping")
 
+    def draining(self, process: Process, seconds: float) -> None:
+        self.notifier.notify(f"STATUS=draining for {seconds:g}s, then stopping")
+
     def closed(
         self, process: Process, duration: float, error: BaseException | None
     ) -> None:
