@@ -36,12 +36,14 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.intersphinx",
     "sphinx.ext.doctest",
+    "sphinx.ext.graphviz",
     "sphinxcontrib_trio",
     "myst_parser",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build", "_inventories"]
+graphviz_output_format = "svg"
 nitpicky = True
 
 # -- HTML --------------------------------------------------------------------

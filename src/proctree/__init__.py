@@ -18,6 +18,7 @@ from ._compose import prefixed_error as prefixed_error
 from ._compose import sequential as sequential
 from ._compose import start_stop as start_stop
 from ._core import DEFAULT_GRACE as DEFAULT_GRACE
+from ._core import VERSION as _VERSION
 from ._core import CycleError as CycleError
 from ._core import Instrument as Instrument
 from ._core import InvalidStateError as InvalidStateError
@@ -88,6 +89,9 @@ from ._supervision import SupervisorGaveUp as SupervisorGaveUp
 from ._supervision import Table as Table
 from ._supervision import TableError as TableError
 from ._supervision import TerminateTree as TerminateTree
+
+__version__ = _VERSION
+"""The installed version of proctree (``proctree --version`` prints it)."""
 
 spawn = go
 """Alias of :func:`go`."""

@@ -226,26 +226,75 @@ async def test_leaf_callback_error_wins(autojump_clock: trio.testing.MockClock) 
     assert str(info.value.__context__) == "run"
 
 
-async def test_leaf_calls_graceful_stop_then_waits_for_the_foreground(
+async def test_leaf_cancels_the_foreground_once_graceful_stop_returns(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # pact's Leaf: the graceful stop returns, then the foreground's context
+    # is cancelled, at once: no waiting out the grace, no overrun.
+    log: list[str] = []
+
+    async def work() -> None:
+        try:
+            await trio.sleep_forever()
+        except trio.Cancelled:
+            log.append("foreground cancelled")
+            raise
+
+    async def stop() -> None:
+        await trio.sleep(1)
+        log.append("graceful_stop returned")
+
+    async with proctree.open_root():
+        p = proctree.new_process(proctree.leaf(work, stop), grace=10)
+        await p.start()
+        await p.stop()
+        assert trio.current_time() == 1
+        assert not p.overran_grace
+    assert log == ["graceful_stop returned", "foreground cancelled"]
+
+
+async def test_leaf_whose_graceful_stop_waits_lets_the_foreground_end(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     log: list[str] = []
     done = trio.Event()
+    ended = trio.Event()
 
     async def work() -> None:
         await done.wait()
         await trio.sleep(1)
         log.append("foreground ended")
+        ended.set()
 
     async def stop() -> None:
         log.append("graceful_stop")
         done.set()
+        await ended.wait()
 
     async with proctree.open_root():
         p = await start(proctree.leaf(work, stop))
         await p.stop()
         assert trio.current_time() == 1
     assert log == ["graceful_stop", "foreground ended"]
+
+
+async def test_start_stop_callback_error_wins_and_keeps_the_stops(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # pact's StartStop: the callback fails (a failure further along a chain
+    # reaching an earlier part) and the graceful stop fails too.
+    async def begin() -> None:
+        pass
+
+    async def end() -> None:
+        raise Boom("stop")
+
+    async def ready() -> None:
+        raise Boom("callback")
+
+    with pytest.raises(Boom, match="callback") as info:
+        await proctree.start_stop(begin, end).run(ready)
+    assert str(info.value.__context__) == "stop"
 
 
 async def test_leaf_without_graceful_stop_cancels_at_once(

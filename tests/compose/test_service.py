@@ -72,7 +72,8 @@ async def test_a_serve_error_goes_to_errors_never_to_the_root(
         assert [str(e) for e in svc.errors] == ["serve 1"]
         await svc.start()
         await trio.sleep(2)
-        assert [str(e) for e in svc.errors] == ["serve 1", "serve 2"]
+        # Each start begins a fresh error list for its run (golib parity).
+        assert [str(e) for e in svc.errors] == ["serve 2"]
         assert str(svc.last_error) == "serve 2"
         assert root.state is proctree.State.RUNNING
 
@@ -154,17 +155,84 @@ async def test_closing_the_parent_stops_the_service(
             await svc.start()
 
 
-async def test_the_error_history_is_bounded(
+async def test_each_start_begins_a_fresh_error_list_for_its_run(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     server = Server()
     server.fail_serve_after = 0
     async with proctree.open_root():
         svc = proctree.Service(server.serve, server.stop, max_errors=3)
-        for _ in range(5):
+        for run in range(1, 6):
             await svc.start()
+            assert svc.errors == []
             await trio.sleep(1)
-        assert [str(e) for e in svc.errors] == ["serve 3", "serve 4", "serve 5"]
+            assert [str(e) for e in svc.errors] == [f"serve {run}"]
+
+
+async def test_start_of_a_running_service_stops_it_and_starts_it_again(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    server = Server()
+    async with proctree.open_root():
+        svc = proctree.Service(server.serve, server.stop)
+        await svc.start()
+        await trio.sleep(3)
+        first = svc.process
+        await svc.start()
+        assert svc.is_running
+        assert svc.uptime == 0
+        assert first is not None
+        assert first.state is proctree.State.CLOSED
+        await trio.testing.wait_all_tasks_blocked()
+        assert (server.runs, server.stops) == (2, 1)
+        await svc.stop()
+
+
+async def test_ten_concurrent_starts_run_one_after_another_as_golibs_do(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # golib's Start takes a lock, stops a running service, then starts it:
+    # ten concurrent calls make ten runs, each stopping the one before, and
+    # leave one run going.
+    server = Server()
+    live = 0
+    most = 0
+
+    async def serve() -> None:
+        nonlocal live, most
+        live += 1
+        most = max(most, live)
+        try:
+            await server.serve()
+        finally:
+            live -= 1
+
+    async with proctree.open_root():
+        svc = proctree.Service(serve, server.stop)
+        async with trio.open_nursery() as nursery:
+            for _ in range(10):
+                nursery.start_soon(svc.start)
+        await trio.testing.wait_all_tasks_blocked()
+        assert svc.is_running
+        assert (server.runs, server.stops, live, most) == (10, 9, 1, 1)
+        await svc.stop()
+    assert (server.stops, live) == (10, 0)
+
+
+async def test_a_stop_fn_failing_while_start_restarts_is_logged_and_the_run_starts(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = Server()
+    async with proctree.open_root():
+        svc = proctree.Service(server.serve, server.stop, grace=1)
+        await svc.start()
+        server.fail_stop = True
+        await svc.start()
+        assert svc.is_running
+        assert svc.errors == []
+        server.fail_stop = False
+        await svc.stop()
+    assert "stop_fn failed while start() restarted it: Boom: stop" in caplog.text
 
 
 async def test_bad_service_input_gives_clear_errors(

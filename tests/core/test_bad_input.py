@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import signal
+
 import pytest
 import trio
 import trio.testing
@@ -138,3 +141,58 @@ async def test_set_teardown_after_it_ran_is_refused(
         await p.aclose()
         with pytest.raises(proctree.InvalidStateError, match="already started"):
             p.set_teardown(until_closing_teardown)
+
+
+async def test_go_refuses_a_function_that_cannot_take_the_process_at_the_call(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def no_process() -> None:
+        pass
+
+    async def two(proc: proctree.Process, a: int, b: int) -> None:
+        pass
+
+    async with proctree.open_root() as root:
+        with pytest.raises(TypeError, match=r"go\(\) will call .*no_process\(\)"):
+            proctree.go(no_process)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="async def fn"):
+            root.go(two, 1)  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match="teardown"):
+            proctree.with_teardown(two)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"run\(ready\)"):
+            proctree.new_process(no_process)  # type: ignore[arg-type]
+        assert root._children is None  # nothing was made
+
+
+async def test_go_accepts_what_can_take_the_process(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    seen: list[object] = []
+
+    async def star(*args: object) -> None:
+        seen.append(len(args))
+
+    async def defaults(proc: proctree.Process, a: int = 1) -> None:
+        seen.append(a)
+
+    async with proctree.open_root():
+        proctree.go(star)
+        proctree.go(defaults)
+        proctree.go(defaults, 2)
+        proctree.go(functools.partial(defaults, a=3))
+    assert sorted(seen, key=str) == [1, 1, 2, 3]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSTOP])
+def test_with_signals_refuses_a_signal_no_program_can_catch(sig: int) -> None:
+    with pytest.raises(ValueError, match="cannot be caught"):
+        proctree.with_signals(sig)
+
+
+async def test_entering_a_root_twice_says_to_open_a_new_one() -> None:
+    root_cm = proctree.open_root()
+    async with root_cm:
+        pass
+    with pytest.raises(proctree.InvalidStateError, match=r"open_root\(\) .*again"):
+        async with root_cm:
+            pass  # pragma: no cover

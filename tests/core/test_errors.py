@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+
 import pytest
 import trio
 import trio.testing
 
 import proctree
 from proctree import State
+from proctree._core import leaf_exceptions
 
 from ..support.helpers import recorder, until_closing
 
@@ -130,10 +135,12 @@ async def test_keyboard_interrupt_in_a_function_is_not_swallowed(
     async def fn(proc: proctree.Process) -> None:
         raise KeyboardInterrupt
 
-    with pytest.RaisesGroup(KeyboardInterrupt, allow_unwrapped=False):
+    # A lone KeyboardInterrupt leaves the root bare, as it leaves trio.run.
+    with pytest.RaisesExc(KeyboardInterrupt) as info:
         async with proctree.open_root() as root:
             root.go(fn)
             await trio.sleep_forever()
+    assert type(info.value) is KeyboardInterrupt
 
 
 async def test_keyboard_interrupt_in_a_teardown_forces_and_is_not_swallowed(
@@ -151,11 +158,12 @@ async def test_keyboard_interrupt_in_a_teardown_forces_and_is_not_swallowed(
     async def teardown() -> None:
         raise KeyboardInterrupt
 
-    with pytest.RaisesGroup(KeyboardInterrupt):
+    with pytest.RaisesExc(KeyboardInterrupt) as info:
         async with proctree.open_root() as root:
             root.go(slow, grace=1000)
             p = proctree.with_teardown(teardown, parent=root)
             await p.aclose()
+    assert type(info.value) is KeyboardInterrupt
     assert cancelled == [True]
     assert trio.current_time() < 1000
 
@@ -213,3 +221,85 @@ async def test_a_failure_under_background_still_reaches_the_hosting_root(
             p = proctree.go(fn, parent=proctree.background())
             with pytest.raises(Boom):
                 await p.wait()
+
+
+async def test_a_group_holding_a_keyboard_interrupt_leaves_the_root_once() -> None:
+    """A function's own nursery fails with a group holding a KeyboardInterrupt:
+    the root raises the group once, not the group and its members again."""
+
+    async def own_nursery(proc: proctree.Process) -> None:
+        async def boom() -> None:
+            raise ValueError("boom")
+
+        async def interrupt() -> None:
+            raise KeyboardInterrupt  # in the same batch as boom's failure
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(boom)
+            nursery.start_soon(interrupt)
+
+    with pytest.RaisesExc(BaseExceptionGroup) as info:
+        async with proctree.open_root() as root:
+            root.go(own_nursery)
+            await trio.sleep_forever()
+    leaves = leaf_exceptions(info.value)
+    assert sorted(type(e).__name__ for e in leaves) == [
+        "KeyboardInterrupt",
+        "ValueError",
+    ]
+    assert len({id(e) for e in leaves}) == len(leaves) == 2
+
+
+async def test_a_lone_keyboard_interrupt_leaves_the_root_bare() -> None:
+    """Ctrl-C under a plain open_root ends as trio.run's would: a bare
+    KeyboardInterrupt that ``except KeyboardInterrupt`` catches."""
+    with pytest.RaisesExc(KeyboardInterrupt) as info:
+        async with proctree.open_root():
+            await trio.lowlevel.checkpoint()
+            raise KeyboardInterrupt
+    assert not isinstance(info.value, BaseExceptionGroup)
+
+
+def test_a_failure_of_the_root_body_is_printed_once() -> None:
+    script = (
+        "import trio, proctree\n"
+        "async def main():\n"
+        "    async with proctree.open_root():\n"
+        "        raise RuntimeError('boom in body')\n"
+        "trio.run(main)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 1
+    assert out.stderr.count("RuntimeError: boom in body") == 1
+    assert "During handling of the above exception" not in out.stderr
+
+
+def test_ctrl_c_under_a_plain_root_exits_as_under_trio_run() -> None:
+    script = (
+        "import trio, proctree\n"
+        "async def main():\n"
+        "    async with proctree.open_root():\n"
+        "        print('up', flush=True)\n"
+        "        await trio.sleep_forever()\n"
+        "try:\n"
+        "    trio.run(main)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('caught KeyboardInterrupt', flush=True)\n"
+        "    raise\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "up\n"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert out == "caught KeyboardInterrupt\n"
+    assert proc.returncode == -signal.SIGINT  # Python's own exit for Ctrl-C
+    assert "ExceptionGroup" not in err
+    assert err.splitlines().count("KeyboardInterrupt") == 1  # one traceback

@@ -139,3 +139,35 @@ async def _quick(proc: proctree.Process) -> None:
 def test_instruments_must_be_instruments() -> None:
     with pytest.raises(TypeError, match=r"proctree\.Instrument"):
         proctree.open_root(instruments=[object()])  # type: ignore[list-item]
+
+
+async def _raise_in_own_nursery(proc: proctree.Process) -> None:
+    async def worker() -> None:
+        raise RuntimeError("disk full")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(worker)
+
+
+@pytest.mark.proctree_allow_failures
+async def test_the_logging_instrument_names_the_real_cause_of_a_nursery_group(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="proctree.events")
+    with pytest.RaisesGroup(pytest.RaisesGroup(RuntimeError)):
+        async with proctree.open_root(instruments=[proctree.LoggingInstrument()]):
+            proctree.go(_raise_in_own_nursery, name="worker")
+            await trio.sleep_forever()
+    [line] = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
+    assert line.endswith("failed: RuntimeError: disk full")
+    assert "Exceptions from Trio nursery" not in caplog.text
+
+
+def test_describe_names_each_leaf_and_never_an_empty_message() -> None:
+    from proctree._core import describe
+
+    group = ExceptionGroup("Exceptions from Trio nursery", [ValueError("a")])
+    assert describe(group) == "ValueError: a"
+    two = BaseExceptionGroup("x", [ValueError("a"), KeyboardInterrupt()])
+    assert describe(two) == "2 failures: ValueError: a; KeyboardInterrupt"
+    assert describe(KeyboardInterrupt()) == "KeyboardInterrupt"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 import sys
 import weakref
 from pathlib import Path
@@ -529,3 +530,92 @@ def test_paths_are_accepted_and_the_default_name_is_the_programs() -> None:
     assert runner.command == (PY, "-V")
     assert runner.cwd == "/"
     assert runner.name == os.path.basename(PY)
+
+
+# A program whose os_process child prints its pid; the test kills the
+# program with SIGKILL, which no code of the program can see.
+PROGRAM_WITH_A_CHILD = """
+import sys, trio, proctree
+
+async def main():
+    async with proctree.open_root() as root:
+        runner = proctree.os_process(
+            [sys.executable, "-c", "import time; print('up', flush=1); time.sleep(60)"],
+            ready_line="up",
+            echo=False,
+        )
+        p = proctree.new_process(runner, parent=root)
+        await p.start()
+        print(runner.pid, flush=True)
+        await trio.sleep_forever()
+
+trio.run(main)
+"""
+
+
+async def test_a_child_dies_with_its_program_even_after_kill_9() -> None:
+    with trio.fail_after(LIMIT):
+        program = await trio.lowlevel.open_process(
+            [PY, "-c", PROGRAM_WITH_A_CHILD], stdout=subprocess.PIPE
+        )
+        try:
+            assert program.stdout is not None
+            data = b""
+            while not data.endswith(b"\n"):
+                data += await program.stdout.receive_some()
+            child = int(data.split()[-1])
+            assert alive(child)
+            program.kill()  # SIGKILL: the program runs no cleanup at all
+            await program.wait()
+            await exit_of(child)  # the kernel's parent-death signal
+            assert not alive(child)
+        finally:
+            program.kill()
+            await program.wait()
+            if program.stdout is not None:
+                await program.stdout.aclose()
+
+
+# The direct child starts a grandchild in its process group that ignores
+# SIGTERM, then exits at once when asked to stop.
+LEAVES_A_GRANDCHILD = """
+import signal, subprocess, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+grandchild = subprocess.Popen(
+    [sys.executable, "-c", GRANDCHILD], stdout=subprocess.PIPE
+)
+grandchild.stdout.readline()  # it ignores SIGTERM from now on
+print("ready", grandchild.pid, flush=True)
+signal.sigwait({signal.SIGTERM})
+""".replace(
+    "GRANDCHILD",
+    repr(
+        "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM}); "
+        "print('armed', flush=True); time.sleep(60)"
+    ),
+)
+
+
+async def test_after_the_grace_the_group_is_killed_though_the_child_has_exited() -> (
+    None
+):
+    runner = os_process(
+        [PY, "-c", LEAVES_A_GRANDCHILD],
+        ready_line=re.compile(r"ready (\d+)"),
+        grace=0.5,
+    )
+    with trio.fail_after(LIMIT):
+        async with proctree.open_root() as root:
+            p = proctree.new_process(runner, parent=root)
+            await p.start()
+            assert runner.ready_match is not None
+            grandchild = int(runner.ready_match.group(1))
+            assert alive(grandchild)
+            t0 = trio.current_time()
+            await p.stop()
+            took = trio.current_time() - t0
+            await exit_of(grandchild)
+    assert not alive(grandchild)
+    assert runner.returncode == 0  # the child itself stopped cleanly
+    assert 0.5 <= took < 0.5 + 2  # the grandchild had the grace, then SIGKILL

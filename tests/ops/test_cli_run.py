@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import signal
 import socket
@@ -12,6 +13,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trio
+import trio.testing
+
+import proctree
+from proctree._ops.cli import _parser
+from proctree._ops.run import run_target
+from proctree._ops.systemd import SystemdNotifier
+
+from ..compose.test_grace_bound import Stubborn
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,6 +113,8 @@ def test_debug_log_level_shows_events_and_tracebacks() -> None:
         ("tests.ops.cli_targets:nope", "has no attribute 'nope'"),
         ("tests.ops.cli_targets:not_a_runner", "not a runner"),
         ("tests.ops.cli_targets:sync_function", "not a runner"),
+        ("tests.ops.targets.no_ready:app", "will call app() with 1 positional"),
+        ("tests/ops/cli_targets.py:app", "try tests.ops.cli_targets:app"),
     ],
 )
 def test_bad_targets_exit_2_with_one_line(target: str, message: str) -> None:
@@ -113,11 +125,39 @@ def test_bad_targets_exit_2_with_one_line(target: str, message: str) -> None:
     assert len(err.strip().splitlines()) == 1, err
 
 
-def test_bad_grace_exits_2() -> None:
+def test_bad_grace_exits_2_with_one_line() -> None:
     with _spawn("tests.ops.cli_targets:app", "--grace", "-3") as proc:
         code, err = _finish(proc)
     assert code == 2
     assert "seconds >= 0" in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "usage:" not in err
+
+
+def test_a_target_whose_import_fails_shows_its_traceback_and_exits_1() -> None:
+    with _spawn("tests.ops.targets.broken_import:app") as proc:
+        code, err = _finish(proc)
+    assert code == 1
+    assert 'broken_import.py", line 10, in <module>' in err
+    assert 'broken_import.py", line 7, in _read_config' in err
+    assert "importlib" not in err
+    assert err.strip().splitlines()[-1] == (
+        "proctree run: error: importing 'tests.ops.targets.broken_import' failed: "
+        "RuntimeError: config file /etc/app.toml is missing"
+    )
+
+
+def test_version_is_printed_and_is_the_packages() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "proctree", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0
+    assert out.stdout.strip() == f"proctree {proctree.__version__}"
+    assert proctree.__version__ == importlib.metadata.version("proctree")
 
 
 def test_sigusr1_prints_the_live_tree() -> None:
@@ -181,3 +221,46 @@ def test_systemd_watchdog_pings_at_half_the_timeout(
     assert code == 0, err
     assert messages[0].startswith("READY=1")
     assert messages[1:] == ["WATCHDOG=1\n"] * 3
+
+
+@pytest.mark.parametrize(
+    ("args", "forced_after"),
+    [((), 30.0), (("--grace", "inf"), 30.0), (("--grace", "2"), 2.0)],
+)
+async def test_run_without_grace_keeps_each_processs_own_and_grace_only_bounds(
+    autojump_clock: trio.testing.MockClock,
+    args: tuple[str, ...],
+    forced_after: float,
+) -> None:
+    forced: dict[str, float] = {}
+    runner = Stubborn("db", 30, forced)
+    is_ready = trio.Event()
+    namespace = _parser().parse_args(["run", "x:y", *args])
+    lines: list[str] = []
+    codes: list[int] = []
+
+    class Watch(proctree.Instrument):
+        def ready(self, process: proctree.Process) -> None:
+            is_ready.set()
+
+    async def run() -> None:
+        codes.append(
+            await run_target(
+                runner,
+                grace=namespace.grace,
+                show_tree=False,
+                verbose=False,
+                colour=False,
+                write=lines.append,
+                instruments=(Watch(),),
+                notifier=SystemdNotifier(None),
+            )
+        )
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run)
+        await is_ready.wait()
+        t0 = trio.current_time()
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert forced["db"] - t0 == forced_after
+    assert codes == [0]

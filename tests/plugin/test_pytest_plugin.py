@@ -103,3 +103,42 @@ def test_the_root_fixture_fails_a_test_whose_tree_failed_silently(
             "*test/serve failed: ValueError: lost connection*",
         ]
     )
+
+
+REACHES_THE_ROOT = """
+import pytest
+import trio
+import proctree
+
+async def crash(proc):
+    raise ValueError("disk full")
+
+@pytest.mark.proctree_allow_failures
+async def test_a_failure_that_travels_up_is_allowed(proctree_root, autojump_clock):
+    p = proctree_root.go(crash)
+    with pytest.raises(ValueError, match="disk full"):
+        await p.wait()
+
+async def test_without_the_marker_it_fails_the_test(proctree_root, autojump_clock):
+    p = proctree_root.go(crash)
+    with pytest.raises(ValueError, match="disk full"):
+        await p.wait()
+
+@pytest.mark.proctree_allow_failures
+async def test_a_failure_does_not_cancel_a_marked_test(proctree_root, autojump_clock):
+    proctree_root.go(crash)
+    await trio.sleep(1)  # not cancelled by the failure
+    assert trio.current_time() == 1
+"""
+
+
+def test_the_allow_failures_marker_allows_failures_that_reach_the_root(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini("[pytest]\ntrio_mode = true\n")
+    pytester.makepyfile(test_inner=REACHES_THE_ROOT)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        ["FAILED test_inner.py::test_without_the_marker_it_fails_the_test*"]
+    )

@@ -126,6 +126,7 @@ async def test_10_000_closers_at_every_level_of_a_subtree_tear_each_node_down_on
     assert out_of_order == []
 
 
+@pytest.mark.slow
 async def test_a_tree_of_1_000_000_processes_closes_with_every_teardown_once(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -160,6 +161,7 @@ async def test_a_tree_of_1_000_000_processes_closes_with_every_teardown_once(
     assert counts.count(0) == n // 100  # the go processes and the root
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "chain",
     [
@@ -170,11 +172,11 @@ async def test_a_tree_of_1_000_000_processes_closes_with_every_teardown_once(
 )
 async def test_a_chain_100_000_deep_leaves_no_task_garbage_fd_or_zombie(
     autojump_clock: trio.testing.MockClock,
-    chain: Callable[[trio.testing.MockClock], Awaitable[None]],
+    chain: Callable[[trio.testing.MockClock, int], Awaitable[None]],
 ) -> None:
     # test_scale's chains (which assert their own order and states), run
     # again under the leak check rather than written twice.
     async def scenario(track: Track) -> None:
-        await chain(autojump_clock)
+        await chain(autojump_clock, test_scale.N)
 
     await run_leak_checked(scenario)

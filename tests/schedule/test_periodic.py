@@ -606,3 +606,44 @@ async def test_a_long_running_schedule_does_not_keep_its_finished_calls(
         assert len(calls) == 100
         assert [r() for r in calls] == [None] * 100
         assert schedule.state is State.RUNNING
+
+
+@pytest.mark.parametrize("schedule_of", [ticker, on_signal])
+async def test_a_value_taken_off_the_channel_as_the_close_comes_is_handled(
+    autojump_clock: trio.testing.MockClock,
+    schedule_of: Callable[..., proctree.Process],
+) -> None:
+    # goprocess parity: its OnSignal always runs the function for a value
+    # it has received. An unbuffered channel hands the value straight to
+    # the waiting schedule; the close comes before the schedule runs again.
+    send, receive = trio.open_memory_channel[int](0)
+    handled: list[object] = []
+
+    async def handle(proc: proctree.Process, *value: object) -> None:
+        handled.append(value[0] if value else "tick")
+
+    async with proctree.open_root() as root, send, receive:
+        schedule = schedule_of(receive, handle, parent=root)
+        await trio.testing.wait_all_tasks_blocked()
+        send.send_nowait(7)  # taken off the channel by the waiting schedule
+        await schedule.aclose()
+    assert handled == [7 if schedule_of is on_signal else "tick"]
+
+
+async def test_on_signal_handles_the_values_goprocess_s_example_sends(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # goprocess's OnSignal example, told in trio: three signals, each sent
+    # when the previous was received, then the schedule is closed at once.
+    send, receive = trio.open_memory_channel[int](0)
+    handled: list[int] = []
+
+    async def handle(proc: proctree.Process, value: int) -> None:
+        handled.append(value)
+
+    async with proctree.open_root() as root, send, receive:
+        schedule = on_signal(receive, handle, parent=root)
+        for value in (1, 2, 3):
+            await send.send(value)
+        await schedule.aclose()
+    assert handled == [1, 2, 3]

@@ -613,3 +613,76 @@ def test_bad_arguments_say_what_to_do() -> None:
         MemoryTable().set("a", 42)  # type: ignore[arg-type]
     with pytest.raises(KeyError, match="'a'"):
         MemoryTable().delete("a")
+
+
+async def test_events_and_their_log_lines_name_the_real_cause_of_a_nursery_group(
+    autojump_clock: trio.testing.MockClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("WARNING", logger="proctree.supervisor")
+    events: list[SupervisorEvent] = []
+
+    async def worker(ready: Ready) -> None:
+        await ready()
+
+        async def inner() -> None:
+            raise RuntimeError("disk full")
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(inner)
+
+    async with proctree.open_root() as root:
+        sup = Supervisor(
+            MemoryTable({"w": worker}),
+            parent=root,
+            policy=EXACT,
+            on_event=events.append,
+        )
+        await sup.start()
+        await trio.sleep(0.1)
+        await sup.stop()
+    failed = next(e for e in events if isinstance(e, ChildFailed))
+    assert failed.reason == "RuntimeError: disk full"
+    assert isinstance(failed.error, ExceptionGroup)  # kept as raised
+    lines = [r.getMessage() for r in caplog.records if "ChildFailed" in r.getMessage()]
+    assert lines
+    assert lines[0].endswith("error=RuntimeError: disk full)")
+
+
+async def test_while_paused_a_restart_announces_the_delay_that_really_comes(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    log: list[tuple[float, str]] = []
+    worker = Worker(log, "a")
+    worker.fail_after = [0, 0, 0]
+    policy = RestartPolicy.immediate(
+        failure_threshold=2.5, failure_decay=30, threshold_backoff=15
+    )
+    events: list[SupervisorEvent] = []
+    snapshots: list[str] = []
+    async with proctree.open_root() as root:
+        sup = Supervisor(
+            MemoryTable({"a": worker}),
+            parent=root,
+            policy=policy,
+            interval=1000,
+            on_event=events.append,
+        )
+        await sup.start()
+        await trio.sleep(5)
+        [info] = [i for i in proctree.tree(root).walk() if i.name == "supervisor"]
+        snapshots.append(proctree.render_text(proctree.tree(root)))
+        assert info.status == "restarts paused until t=15 (10s from now)"
+        await trio.sleep(15)
+        [info] = [i for i in proctree.tree(root).walk() if i.name == "supervisor"]
+        assert info.status is None
+        await sup.stop()
+    starts = [t for t, w in log if w == "start a"]
+    assert starts == [0.0, 0.0, 0.0, 15.0]
+    restarting = [e for e in events if isinstance(e, ChildRestarting)]
+    # The third failure pauses restarts for 15 s: its restart is announced
+    # for when it happens, not for the policy's immediate delay.
+    assert [(e.time, e.delay) for e in restarting] == [(0, 0), (0, 0), (0, 15)]
+    for event, start in zip(restarting, starts[1:], strict=True):
+        assert event.time + event.delay == start
+    assert "restarts paused until t=15 (10s from now)" in snapshots[0]

@@ -21,6 +21,7 @@ from .._core import (
     Runner,
     RunnerObject,
     check_async_callable,
+    describe,
     is_cancellation,
     join_failures,
     one_failure,
@@ -32,6 +33,15 @@ __all__ = ["AsyncFn", "leaf", "nop", "prefixed_error", "start_stop"]
 
 AsyncFn = Callable[[], Awaitable[object]]
 """A zero-argument async function, as ``leaf`` and ``start_stop`` take."""
+
+
+def _ride_along(winner: BaseException, others: list[BaseException]) -> None:
+    """Keep ``others`` with the error that wins: its context, else a note."""
+    for other in others:
+        if winner.__context__ is None:
+            winner.__context__ = other
+        else:
+            winner.add_note(f"proctree: also failed meanwhile: {describe(other)}")
 
 
 # ------------------------------------------------------------------ leaf
@@ -92,7 +102,9 @@ class Leaf:
                         if is_cancellation(exc):
                             raise
                         stop_error = exc
-                        foreground_scope.cancel()
+                    # pact's Leaf: once the graceful stop has returned, what
+                    # is left of the foreground is cancelled at once.
+                    foreground_scope.cancel()
                 await ended.wait()
         except BaseException as exc:
             # Forced (cancelled) while stopping: what already failed goes
@@ -116,8 +128,7 @@ class Leaf:
             )
         if ready_error is not None:
             # The callback's error wins; the foreground's rides along.
-            if failures and ready_error.__context__ is None:
-                ready_error.__context__ = failures[0]
+            _ride_along(ready_error, failures)
             raise ready_error
         errors = [*failures, *([stop_error] if stop_error is not None else [])]
         if errors:
@@ -133,10 +144,12 @@ def leaf(
     """A runner that runs ``run_in_foreground()`` until it is stopped.
 
     ``ready()`` is called as soon as ``run_in_foreground`` has been launched.
-    When the process is stopped, ``graceful_stop()`` is called (it should
-    make ``run_in_foreground`` return) and the leaf waits for the foreground;
-    with no ``graceful_stop``, the foreground is cancelled at once. Past the
-    process's grace, everything is cancelled.
+    When the process is stopped, ``graceful_stop()`` is called: it should
+    return once the work has wound down (a server's shutdown that waits for
+    its requests, say). As soon as it returns, whatever is left of the
+    foreground is cancelled (pact's Leaf); with no ``graceful_stop``, the
+    foreground is cancelled at once. Past the process's grace, everything
+    is cancelled.
 
     A failure of the foreground is the leaf's failure; the foreground
     returning while the process runs is a failure too (a
@@ -145,15 +158,16 @@ def leaf(
 
     Args:
         run_in_foreground: ``async def fn() -> None``, the work.
-        graceful_stop: ``async def fn() -> None`` that asks the work to end.
+        graceful_stop: ``async def fn() -> None`` that makes the work end
+            and returns once it has.
         name: the name of its process; by default the foreground's name.
 
     Raises:
         TypeError: an argument is not an async function.
     """
-    check_async_callable(run_in_foreground, "leaf", "run_in_foreground()")
+    check_async_callable(run_in_foreground, "leaf", "run_in_foreground()", nargs=0)
     if graceful_stop is not None:
-        check_async_callable(graceful_stop, "leaf", "graceful_stop()")
+        check_async_callable(graceful_stop, "leaf", "graceful_stop()", nargs=0)
     return Leaf(run_in_foreground, graceful_stop, _name(name, run_in_foreground))
 
 
@@ -178,12 +192,27 @@ class StartStop:
     name: str
 
     async def run(self, ready: Ready) -> None:
-        """Start, report ready, then stop; a start failure skips the stop."""
+        """Start, report ready, then stop; a start failure skips the stop.
+
+        When ``ready()`` raises (a failure further along a chain) and the
+        graceful stop fails too, the error from ``ready()`` wins and the
+        stop's rides along as its context (pact's StartStop).
+        """
         await self.start_in_background()
         try:
             await ready()
-        finally:
-            await self.graceful_stop()
+        except BaseException as exc:
+            if is_cancellation(exc):
+                await self.graceful_stop()
+                raise
+            try:
+                await self.graceful_stop()
+            except BaseException as stop_error:
+                if is_cancellation(stop_error):
+                    raise
+                _ride_along(exc, [stop_error])
+            raise
+        await self.graceful_stop()
 
 
 def start_stop(
@@ -202,8 +231,10 @@ def start_stop(
     Raises:
         TypeError: an argument is not an async function.
     """
-    check_async_callable(start_in_background, "start_stop", "start_in_background()")
-    check_async_callable(graceful_stop, "start_stop", "graceful_stop()")
+    check_async_callable(
+        start_in_background, "start_stop", "start_in_background()", nargs=0
+    )
+    check_async_callable(graceful_stop, "start_stop", "graceful_stop()", nargs=0)
     return StartStop(
         start_in_background, graceful_stop, _name(name, start_in_background)
     )

@@ -14,6 +14,8 @@ from .._core import (
     State,
     check_async_callable,
     check_grace,
+    describe,
+    logger,
     new_process,
     resolve_parent,
     runner_name,
@@ -63,8 +65,11 @@ class Service:
     ``stop_fn`` is also raised by :meth:`stop`.
 
     Calls are serialised: concurrent ``start`` / ``stop`` / ``restart`` calls
-    take turns. ``start`` of a running service and ``stop`` of a stopped
-    one do nothing.
+    take turns. As golib's startStop does, ``start`` of a running service
+    stops it and starts it again, and each start begins a fresh
+    :attr:`errors` list for its run; ``stop`` of a stopped service does
+    nothing. ``stop`` calls ``stop_fn`` and waits for ``start_fn`` to end,
+    within the grace.
 
     Args:
         start_fn: ``async def serve() -> None``, runs until asked to stop.
@@ -102,8 +107,8 @@ class Service:
         max_errors: int = DEFAULT_MAX_ERRORS,
         grace: float | None = None,
     ) -> None:
-        check_async_callable(start_fn, "Service", "start_fn()")
-        check_async_callable(stop_fn, "Service", "stop_fn()")
+        check_async_callable(start_fn, "Service", "start_fn()", nargs=0)
+        check_async_callable(stop_fn, "Service", "stop_fn()", nargs=0)
         _check_max_errors(max_errors)
         if name is not None and not isinstance(name, str):
             raise TypeError(f"Service: name must be a str, got {type(name).__name__}")
@@ -147,7 +152,12 @@ class Service:
         return self._process
 
     async def start(self) -> None:
-        """Launch ``start_fn`` and return once it runs; nothing if running.
+        """Launch ``start_fn`` and return once it runs.
+
+        A running service is stopped first (a failure of ``stop_fn`` then is
+        logged on the ``proctree`` logger, not raised: the new run starts
+        anyway, as golib's ``Start`` does). The new run begins with an empty
+        :attr:`errors` list.
 
         Raises:
             InvalidStateError: the parent is closed.
@@ -180,8 +190,31 @@ class Service:
 
     async def _start(self) -> None:
         if self.is_running:
-            return
-        runner = leaf(self._start_fn, self._call_stop_fn, name=self._name)
+            try:
+                await self._stop()
+            except Exception as exc:
+                logger.warning(
+                    "service %r: stop_fn failed while start() restarted it: %s",
+                    self._name,
+                    describe(exc),
+                    exc_info=exc,
+                )
+        self._state.errors.clear()
+        ended = trio.Event()
+
+        async def serve() -> None:
+            try:
+                await self._start_fn()
+            finally:
+                ended.set()
+
+        async def stop() -> None:
+            await self._call_stop_fn()
+            # golib's Stop waits for the start function to end: the leaf
+            # cancels the foreground as soon as this returns.
+            await ended.wait()
+
+        runner = leaf(serve, stop, name=self._name)
         p = new_process(runner, parent=self._parent, name=self._name, grace=self._grace)
         set_keeper(p, self._state)
         self._state.runs += 1

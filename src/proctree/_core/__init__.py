@@ -28,6 +28,7 @@ from .errors import InvalidStateError as InvalidStateError
 from .errors import ProctreeError as ProctreeError
 from .errors import StartError as StartError
 from .errors import StartTimeoutError as StartTimeoutError
+from .errors import describe as describe
 from .errors import exception_tree as exception_tree
 from .errors import join_failures as join_failures
 from .errors import leaf_exceptions as leaf_exceptions
@@ -42,7 +43,6 @@ from .protocols import Ready as Ready
 from .protocols import RunFn as RunFn
 from .protocols import Runner as Runner
 from .protocols import RunnerObject as RunnerObject
-from .protocols import Teardown as Teardown
 from .root import host_of as host_of
 from .root import open_root as open_root
 from .root import with_signals as with_signals
@@ -61,3 +61,4 @@ from .spawn import with_parent as with_parent
 from .spawn import with_teardown as with_teardown
 from .startup import startup_failure as startup_failure
 from .state import State as State
+from .version import VERSION as VERSION

@@ -35,16 +35,24 @@ def check_name(name: object, what: str) -> None:
         raise TypeError(f"{what}(): name must be a str, got {type(name).__name__}")
 
 
-def check_async_callable(fn: object, what: str, example: str) -> None:
+def check_async_callable(
+    fn: object, what: str, example: str, nargs: int | None = None
+) -> None:
     """``fn`` must be an async function (or a callable object whose call is one).
 
     Args:
         fn: what the caller passed.
         what: the function that takes it, for the message (``"go"``).
         example: the signature to show (``"fn(proc)"``).
+        nargs: if given, the number of positional arguments ``fn`` will be
+            called with: a function that cannot take them is refused now,
+            not when it is called.
     """
     if type(fn) is types.FunctionType and fn.__code__.co_flags & inspect.CO_COROUTINE:
-        return  # the common case, without inspect's unwrapping
+        # The common case, without inspect's unwrapping.
+        if nargs is not None:
+            _check_arity_fast(fn, what, example, nargs)
+        return
     if not callable(fn):
         raise TypeError(
             f"{what}() needs an async function (async def {example}: ...), "
@@ -56,6 +64,8 @@ def check_async_callable(fn: object, what: str, example: str) -> None:
     if inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
         getattr(target, "__call__", None)  # noqa: B004
     ):
+        if nargs is not None:
+            _check_arity(fn, what, example, nargs)
         return
     if (
         inspect.isfunction(target)
@@ -68,3 +78,31 @@ def check_async_callable(fn: object, what: str, example: str) -> None:
             f"{what}() needs an async function (async def {example}: ...), "
             f"but {label} is not one; define it with 'async def'"
         )
+
+
+def _check_arity_fast(fn: types.FunctionType, what: str, example: str, n: int) -> None:
+    code = fn.__code__
+    if code.co_flags & inspect.CO_VARARGS:
+        required = code.co_argcount - len(fn.__defaults__ or ())
+        if n >= required:
+            return
+    elif code.co_argcount - len(fn.__defaults__ or ()) <= n <= code.co_argcount:
+        return
+    _check_arity(fn, what, example, n)
+
+
+def _check_arity(fn: object, what: str, example: str, n: int) -> None:
+    try:
+        signature = inspect.signature(fn)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return  # no signature to read (some builtins): the call will tell
+    try:
+        signature.bind(*([None] * n))
+    except TypeError as exc:
+        label = getattr(fn, "__qualname__", None) or repr(fn)
+        given = "1 positional argument" if n == 1 else f"{n} positional arguments"
+        shown = signature.replace(return_annotation=inspect.Signature.empty)
+        raise TypeError(
+            f"{what}() will call {label}{shown} with {given} "
+            f"({exc}); define it as async def {example}: ..."
+        ) from None

@@ -47,9 +47,10 @@ _CLOSED: Final = State.CLOSED
 def drive(closes: list[tuple[Process, float | None]], settles: list[Process]) -> None:
     """Run close requests down and completions up until nothing is left.
 
-    ``closes`` holds ``(process, deadline)`` pairs: the deadline is the
-    absolute time at which the process's task is cancelled, or None for
-    "now plus the process's own grace". ``settles`` holds processes whose
+    ``closes`` holds ``(process, deadline)`` pairs: the deadline is a bound,
+    the absolute time by which the process and its subtree are cancelled at
+    the latest (None: no bound); each process is forced at the earlier of
+    the bound and now plus its own grace. ``settles`` holds processes whose
     dependencies changed.
     """
     now: float | None = None
@@ -69,7 +70,11 @@ def drive(closes: list[tuple[Process, float | None]], settles: list[Process]) ->
                     continue  # background(): the one open process with no host
                 if now is None:
                     now = trio.current_time()
-                forced = deadline if deadline is not None else now + p._grace
+                # An explicit deadline from above is a bound: it only ever
+                # shortens the process's own grace (contract 6).
+                forced = now + p._grace
+                if deadline is not None and deadline < forced:
+                    forced = deadline
                 first = True
                 p._state = _CLOSING
                 ev = p._closing_ev

@@ -91,3 +91,17 @@ def join_failures(
     if not missing:
         return exc
     return BaseExceptionGroup(message, [exc, *missing])
+
+
+def describe(exc: BaseException) -> str:
+    """One line naming the real cause: ``Type: message`` of each leaf.
+
+    An exception group (a nursery's) is described by its members, not as
+    "Exceptions from Trio nursery (1 sub-exception)"; an exception with an
+    empty message is its type alone.
+    """
+    leaves = leaf_exceptions(exc)
+    parts = [f"{type(e).__name__}: {e}" if str(e) else type(e).__name__ for e in leaves]
+    if len(parts) == 1:
+        return parts[0]
+    return f"{len(parts)} failures: " + "; ".join(parts)

@@ -206,7 +206,7 @@ class Process(metaclass=_NoPublicConstructor):
             InvalidStateError: this process is CLOSED.
             TypeError: ``fn`` is not an async function.
         """
-        check_async_callable(fn, "go", "fn(proc)")
+        check_async_callable(fn, "go", "fn(proc)", nargs=1 + len(args))
         return spawn_go(self, fn, args, name, grace)
 
     def add_child(self, q: Process) -> None:
@@ -287,7 +287,7 @@ class Process(metaclass=_NoPublicConstructor):
                 :func:`background`, which never closes.
             TypeError: ``fn`` is not an async function.
         """
-        check_async_callable(fn, "set_teardown", "teardown()")
+        check_async_callable(fn, "set_teardown", "teardown()", nargs=0)
         if self is BACKGROUND:
             raise InvalidStateError(
                 "background() never closes, so a teardown on it would never run"

@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 import signal as _signal
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, final
 
 import trio
 
 from .checks import check_grace, check_seconds
 from .current import CURRENT
 from .driver import drive, fail, is_cancellation
-from .errors import leaf_exceptions
+from .errors import InvalidStateError, exception_tree, leaf_exceptions
 from .host import DEFAULT_GRACE, Host, emit
 from .instrument import Instrument
 from .node import Process
@@ -20,8 +20,11 @@ from .state import State
 
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
+    from types import TracebackType
 
 __all__ = ["close_hosted", "host_of", "open_root", "with_signals"]
+
+_UNCATCHABLE: Final = frozenset({_signal.SIGKILL, _signal.SIGSTOP})
 
 
 def open_root(
@@ -51,7 +54,7 @@ def open_root(
         TypeError: ``name`` is not a str or ``grace`` not a number.
         ValueError: ``grace`` is negative.
     """
-    return _root(_check_name(name), check_grace(grace), (), _check(instruments))
+    return _Once(_root(_check_name(name), check_grace(grace), (), _check(instruments)))
 
 
 def with_signals(
@@ -95,13 +98,55 @@ def with_signals(
             )
         if sig not in valid:
             raise ValueError(f"with_signals(): {sig!r} is not a valid signal number")
-    return _root(
-        _check_name(name),
-        check_grace(grace),
-        tuple(chosen),
-        _check(instruments),
-        check_seconds(drain, "with_signals(): drain"),
+        if sig in _UNCATCHABLE:
+            raise ValueError(
+                f"with_signals(): {_signal.Signals(sig).name} cannot be caught: the "
+                "kernel stops or kills the program without telling it; bind the "
+                "root to signals a program can handle, such as SIGTERM and SIGINT"
+            )
+    return _Once(
+        _root(
+            _check_name(name),
+            check_grace(grace),
+            tuple(chosen),
+            _check(instruments),
+            check_seconds(drain, "with_signals(): drain"),
+        )
     )
+
+
+@final
+class _Once:
+    """A root's ``async with``, which can be entered once.
+
+    A root is one tree's lifetime: entering the same object again would
+    reopen a tree that has ended. Raises a clear error instead of the
+    ``AttributeError`` a spent generator-based context manager gives.
+    """
+
+    __slots__ = ("_cm", "_entered")
+
+    def __init__(self, cm: AbstractAsyncContextManager[Process]) -> None:
+        self._cm = cm
+        self._entered = False
+
+    async def __aenter__(self) -> Process:
+        if self._entered:
+            raise InvalidStateError(
+                "this root was already entered once: a root is one tree's "
+                "lifetime; call proctree.open_root() (or with_signals()) again "
+                "for a new one"
+            )
+        self._entered = True
+        return await self._cm.__aenter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        return await self._cm.__aexit__(exc_type, exc, tb)
 
 
 def _check(instruments: Sequence[Instrument]) -> tuple[Instrument, ...]:
@@ -169,18 +214,32 @@ async def _root(
             raise
         raise _group(name, failures, exc) from None
     if failures:
-        raise _group(name, failures, None)
+        # ``from None``: the body's own exception, which ``async with`` was
+        # handling, is inside the group; printing it as the context too
+        # would show it twice.
+        raise _group(name, failures, None) from None
 
 
 def _group(
     name: str, failures: list[BaseException], escaped: BaseException | None
-) -> BaseExceptionGroup[BaseException]:
-    """One group of every failure, plus what else escaped the nursery, once."""
+) -> BaseException:
+    """Every failure, plus what else escaped the nursery, each once.
+
+    One group of them, except a lone ``KeyboardInterrupt``, which leaves
+    bare as it would leave ``trio.run`` (so ``except KeyboardInterrupt``
+    works and Python exits as for Ctrl-C; ``docs/design.md``, section 5).
+    """
     extra: list[BaseException] = []
     if escaped is not None:
-        leaves = leaf_exceptions(escaped)
-        extra = [e for e in leaves if not any(e is f for f in failures)]
-    return BaseExceptionGroup(f"proctree root {name!r} failed", [*failures, *extra])
+        # A failure may be a group whose members escape again one by one
+        # (a function's own nursery holding a KeyboardInterrupt): those
+        # members are already in, inside their group.
+        known = {id(e) for f in failures for e in exception_tree(f)}
+        extra = [e for e in leaf_exceptions(escaped) if id(e) not in known]
+    everything = [*failures, *extra]
+    if len(everything) == 1 and isinstance(everything[0], KeyboardInterrupt):
+        return everything[0]
+    return BaseExceptionGroup(f"proctree root {name!r} failed", everything)
 
 
 async def _watch_signals(

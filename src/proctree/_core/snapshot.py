@@ -9,6 +9,7 @@ import attrs
 import trio
 
 from .edges import CLOSE, WAIT
+from .errors import describe
 from .node import Process, first_parent
 from .state import State
 
@@ -26,6 +27,7 @@ class _Facts:
     edges: tuple[tuple[Process, bool, bool], ...]
     """(process below, closed with this one, waited for by this one)"""
     restarts: int
+    status: str | None
 
 
 def _facts(p: Process) -> _Facts:
@@ -35,9 +37,12 @@ def _facts(p: Process) -> _Facts:
     edges = tuple(
         (q, bool(flags & CLOSE), bool(flags & WAIT)) for q, flags in children.items()
     )
-    counter = getattr(p._keeper, "restarts", None)
+    keeper = p._keeper
+    counter = getattr(keeper, "restarts", None)
     restarts = counter(p) if counter is not None else 0
-    return _Facts(p._kind, p._born, first, edges, restarts)
+    say = getattr(keeper, "status", None)
+    status = say(p) if say is not None else None
+    return _Facts(p._kind, p._born, first, edges, restarts, status)
 
 
 @final
@@ -71,6 +76,10 @@ class ProcessInfo:
     """Its own failure as ``Type: message``, or None."""
     overran_grace: bool
     """Whether its task outlived its grace and was cancelled."""
+    status: str | None = None
+    """What its keeper says of it now, or None. A supervisor whose restarts
+    are paused says ``"restarts paused until t=12.5 (3.5s from now)"``
+    (times on trio's clock)."""
 
     def walk(self) -> Iterator[ProcessInfo]:
         """This snapshot and every one below it, depth first, in order."""
@@ -138,8 +147,9 @@ def tree(top: Process) -> ProcessInfo:
             waits_for=tuple(_where(q, paths) for q, _c, w in others if w),
             closes=tuple(_where(q, paths) for q, c, w in others if c and not w),
             restarts=f.restarts,
-            error=None if error is None else f"{type(error).__name__}: {error}",
+            error=None if error is None else describe(error),
             overran_grace=p.overran_grace,
+            status=f.status,
         )
     return infos[top]
 
@@ -165,6 +175,8 @@ def _label(info: ProcessInfo, colour: bool) -> str:
     parts = [f"{info.name} [{state}] {info.kind}, up {info.uptime:.1f}s"]
     if info.restarts:
         parts.append(f"restarts {info.restarts}")
+    if info.status is not None:
+        parts.append(info.status)
     if info.overran_grace:
         parts.append("overran grace")
     if info.error is not None:

@@ -96,7 +96,7 @@ def go(
         InvalidStateError: the parent is CLOSED.
         TypeError: ``fn`` is not an async function or ``parent`` not a Process.
     """
-    check_async_callable(fn, "go", "fn(proc)")
+    check_async_callable(fn, "go", "fn(proc)", nargs=1 + len(args))
     parent_p, _ = resolve_parent(parent, "go")
     return spawn_go(parent_p, fn, args, name, grace)
 
@@ -112,7 +112,7 @@ def go_child(
 
     The same as ``go(fn, *args, parent=parent)``; see :func:`go`.
     """
-    check_async_callable(fn, "go", "fn(proc)")
+    check_async_callable(fn, "go", "fn(proc)", nargs=1 + len(args))
     parent_p, _ = resolve_parent(parent, "go")
     return spawn_go(parent_p, fn, args, name, grace)
 
@@ -149,7 +149,7 @@ def with_teardown(
         InvalidStateError: the parent is CLOSED.
         TypeError: ``fn`` is not an async function or ``parent`` not a Process.
     """
-    check_async_callable(fn, "with_teardown", "teardown()")
+    check_async_callable(fn, "with_teardown", "teardown()", nargs=0)
     default = getattr(fn, "__name__", None) or "process"
     return _plain(parent, name, "with_teardown", default, fn)
 
@@ -159,7 +159,7 @@ def runner_callable(runner: object, what: str) -> RunFn:
     run = getattr(runner, "run", None)
     if run is None or not callable(run):
         run = runner
-    check_async_callable(run, what, "run(ready)")
+    check_async_callable(run, what, "run(ready)", nargs=1)
     return run  # type: ignore[return-value]
 
 

@@ -29,6 +29,7 @@ from .._core import (
     current_process,
     is_cancellation,
 )
+from .parent_death import die_with_parent
 from .serving import OneRun, optional_grace
 
 __all__ = ["OSProcess", "OSProcessError", "ReadyCheck", "os_process"]
@@ -53,6 +54,9 @@ _DRAIN_SECONDS: Final = 1.0
 _MAX_LINE: Final = 65536
 _READ_SIZE: Final = 65536
 _TAIL_LINES_IN_MESSAGE: Final = 10
+# How often a stop looks whether the child's group has emptied once the
+# child itself has exited (the kernel tells no one when a group empties).
+_GROUP_POLL_SECONDS: Final = 0.05
 
 
 class OSProcessError(ProctreeError):
@@ -279,6 +283,7 @@ class OSProcess:
                 cwd=self.cwd,
                 env=self.env,
                 start_new_session=self.new_session,
+                preexec_fn=die_with_parent(),
             )
         except OSError as exc:
             exc.add_note(
@@ -289,16 +294,16 @@ class OSProcess:
             raise
 
     def _signal(self, proc: trio.Process, sig: int) -> None:
-        # Once reaped, its pid (and process group) may belong to another
-        # process: signal only a child that has not been reaped.
-        if proc.returncode is not None:
-            return
         try:
             if self.new_session:
+                # The whole group, even once the child itself has exited and
+                # been reaped: what it started may still run in the group,
+                # and POSIX reuses no id while a group holds it.
                 os.killpg(proc.pid, sig)
-            else:
+            elif proc.returncode is None:
+                # Once reaped, its pid may belong to another process.
                 proc.send_signal(sig)
-        except ProcessLookupError:
+        except (ProcessLookupError, PermissionError):
             pass
 
     async def _until_ready(self, output: _Output) -> None:
@@ -360,6 +365,10 @@ class OSProcess:
                     # The grace bounds this wait: past it we are cancelled,
                     # and the finally clause below sends SIGKILL.
                     await exited.wait()
+                    if stopping and self.new_session:
+                        # What the child started in its group gets the rest
+                        # of the grace too, then the group's SIGKILL.
+                        await _group_gone(proc.pid)
                     with trio.move_on_after(_DRAIN_SECONDS):
                         await output.eof.wait()
                 nursery.cancel_scope.cancel()
@@ -392,6 +401,16 @@ class OSProcess:
         else:
             when = "on its own while running (a leaf runs until it is stopped)"
         raise _error(self.name, self.command, returncode, tail, when)
+
+
+async def _group_gone(pgid: int) -> None:
+    """Return once process group ``pgid`` has no member left."""
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        await trio.sleep(_GROUP_POLL_SECONDS)
 
 
 def _check_command(command: object) -> tuple[str, ...]:
@@ -502,7 +521,7 @@ def os_process(
             f"got {ready_line!r}"
         )
     if ready_check is not None:
-        check_async_callable(ready_check, "os_process", "ready_check()")
+        check_async_callable(ready_check, "os_process", "ready_check()", nargs=0)
         if pattern is not None:
             raise ValueError("os_process(): give ready_line or ready_check, not both")
     interval = check_seconds(check_interval, "check_interval")

@@ -332,7 +332,7 @@ def tcp_server(
         ValueError: ``port`` is out of range, ``backlog`` or ``grace`` < 0,
             a socket is not listening, or neither ``port`` nor ``sockets``.
     """
-    check_async_callable(handler, "tcp_server", "handler(proc, stream)")
+    check_async_callable(handler, "tcp_server", "handler(proc, stream)", nargs=2)
     handed = () if sockets is None else check_sockets(sockets, "tcp_server")
     if port is not None or not handed:
         if port is None:

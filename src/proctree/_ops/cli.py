@@ -12,16 +12,17 @@ import math
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 import trio
 
-from .._core import DEFAULT_GRACE, Instrument, Runner
+from .._core import DEFAULT_GRACE, VERSION, Instrument, Runner
 from .demo import run_demo
 from .health import Health, health_server
 from .log_format import configure_logging
 from .logging_instrument import LoggingInstrument
 from .metrics import PrometheusInstrument
-from .run import TargetError, load_target, run_target
+from .run import TargetError, TargetImportError, load_target, run_target
 
 __all__ = ["console_main", "main"]
 
@@ -47,9 +48,9 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"expected a number of seconds, got {text!r}"
         ) from None
-    if not math.isfinite(value) or value < 0:
+    if math.isnan(value) or value < 0:
         raise argparse.ArgumentTypeError(
-            f"expected a number of seconds >= 0, got {text!r}"
+            f"expected a number of seconds >= 0 (or inf), got {text!r}"
         )
     return value
 
@@ -80,11 +81,20 @@ def _address(text: str) -> str:
 _LEVELS = ("debug", "info", "warning", "error")
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``PROG: error: MESSAGE`` and a pointer to ``--help``; exit 2."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="proctree",
         description="Run trees of trio processes with ordered, exactly-once teardown.",
     )
+    parser.add_argument("--version", action="version", version=f"proctree {VERSION}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run = commands.add_parser(
         "run",
@@ -104,10 +114,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--grace",
         type=_seconds,
-        default=DEFAULT_GRACE,
+        default=None,
         metavar="SECONDS",
-        help=f"how long a graceful stop may take before it is forced "
-        f"(default: {DEFAULT_GRACE:g})",
+        help="a bound on the stop: every process is forced at the latest "
+        "SECONDS after the shutdown begins (each earlier if its own grace "
+        "says so; 'inf' for no bound). Default: no bound, each process keeps "
+        f"its own grace ({DEFAULT_GRACE:g} s for those that set none)",
     )
     run.add_argument(
         "--log-level",
@@ -185,8 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         def write(line: str) -> None:
             print(line, flush=True)
 
-        trio.run(lambda: run_demo(duration=args.duration, tick=args.tick, write=write))
-        return 0
+        return trio.run(
+            lambda: run_demo(duration=args.duration, tick=args.tick, write=write)
+        )
     raise AssertionError(f"unhandled command {args.command!r}")  # pragma: no cover
 
 
@@ -199,8 +212,16 @@ def _run(args: argparse.Namespace) -> int:
         sys.path.insert(0, os.getcwd())
     try:
         runner = load_target(args.target)
+    except TargetImportError as exc:
+        print(exc.traceback(), file=sys.stderr)
+        print(f"proctree run: error: {exc}", file=sys.stderr)
+        return 1
+    except TargetError as exc:
+        print(f"proctree run: error: {exc}", file=sys.stderr)
+        return 2
+    try:
         probes = _probes(args.health)
-    except (TargetError, ModuleNotFoundError) as exc:
+    except ModuleNotFoundError as exc:
         print(f"proctree run: error: {exc}", file=sys.stderr)
         return 2
     instruments: list[Instrument] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import final
 
-from .._core import Instrument, Process
+from .._core import Instrument, Process, describe
 from .log_format import process_facts
 
 __all__ = ["LoggingInstrument"]
@@ -75,11 +75,10 @@ class LoggingInstrument(Instrument):
                 )
         else:
             self.logger.warning(
-                "closed %s after %.3fs, failed: %s: %s",
+                "closed %s after %.3fs, failed: %s",
                 process.path,
                 duration,
-                type(error).__name__,
-                error,
+                describe(error),
                 extra=process_facts(process, "closed", duration=duration, error=error),
             )
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import math
+import os
 import signal
 import traceback
 from collections.abc import AsyncIterator, Callable
@@ -17,6 +19,8 @@ from .._core import (
     ProctreeError,
     Runner,
     background,
+    close_by,
+    describe,
     exception_tree,
     go,
     host_of,
@@ -31,7 +35,17 @@ from .._core import (
 from .reload import reload_on_signals
 from .systemd import SystemdNotifier
 
-__all__ = ["TargetError", "load_target", "run_target"]
+__all__ = [
+    "FORCED_BY_SIGNAL",
+    "TargetError",
+    "TargetImportError",
+    "load_target",
+    "run_target",
+]
+
+FORCED_BY_SIGNAL = "proctree: a second signal forced the shutdown"
+"""What ``proctree run`` and the demo print when a second signal forced the
+shutdown (both then exit with status 1)."""
 
 Write = Callable[..., object]
 """``write(text, **fields)``: a line for the user; ``fields`` are its facts
@@ -45,6 +59,39 @@ class TargetError(ProctreeError):
     """``MODULE:ATTR`` does not name a runner; the message says why."""
 
 
+class TargetImportError(TargetError):
+    """Importing the target's module raised: the program's own code failed.
+
+    ``proctree run`` prints the import's traceback and exits 1, as for any
+    failure of the program (2 is for bad usage).
+    """
+
+    def __init__(self, module: str, error: BaseException) -> None:
+        super().__init__(f"importing {module!r} failed: {describe(error)}")
+        self.error = error
+
+    def traceback(self) -> str:
+        """The import's traceback, without the import machinery's frames."""
+        report = traceback.TracebackException.from_exception(self.error)
+        report.stack = traceback.StackSummary.from_list(
+            [f for f in report.stack if not _machinery(f.filename)]
+        )
+        return "".join(report.format()).rstrip("\n")
+
+
+_IMPORTLIB = os.path.dirname(importlib.__file__ or "") + os.sep
+
+
+def _machinery(filename: str) -> bool:
+    return (
+        filename.startswith(("<frozen importlib", _IMPORTLIB)) or filename == __file__
+    )
+
+
+def _article(noun: str) -> str:
+    return f"an {noun}" if noun[:1].lower() in "aeiou" else f"a {noun}"
+
+
 class HealthError(ProctreeError):
     """The health server of ``--health`` could not start (its address is taken)."""
 
@@ -53,11 +100,20 @@ def load_target(spec: str) -> Runner:
     """Import ``MODULE:ATTR`` and check that it is a runner.
 
     Raises:
-        TargetError: with a one-line message naming what is wrong.
+        TargetError: with a one-line message naming what is wrong (bad
+            usage: the command exits 2).
+        TargetImportError: importing the module raised (the command prints
+            its traceback and exits 1).
     """
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise TargetError(f"expected MODULE:ATTR (like myapp.main:app), got {spec!r}")
+    if module_name.endswith(".py"):
+        dotted = module_name[:-3].replace("/", ".").lstrip(".")
+        raise TargetError(
+            f"{module_name!r} is a file name; MODULE is a module name, as for "
+            f"python -m: try {dotted}:{attr}"
+        )
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -65,13 +121,9 @@ def load_target(spec: str) -> Runner:
             module_name == exc.name or module_name.startswith(exc.name + ".")
         ):
             raise TargetError(f"no module named {exc.name!r}") from None
-        raise TargetError(
-            f"importing {module_name!r} failed: {type(exc).__name__}: {exc}"
-        ) from None
+        raise TargetImportError(module_name, exc) from None
     except Exception as exc:
-        raise TargetError(
-            f"importing {module_name!r} failed: {type(exc).__name__}: {exc}"
-        ) from None
+        raise TargetImportError(module_name, exc) from None
     target: object = module
     for part in attr.split("."):
         try:
@@ -82,10 +134,11 @@ def load_target(spec: str) -> Runner:
             ) from None
     try:
         runner_callable(target, "proctree run")
-    except TypeError:
+    except TypeError as exc:
+        what = _article(type(target).__name__)
         raise TargetError(
-            f"{spec} is a {type(target).__name__}, not a runner: expected "
-            "'async def run(ready)' or an object with an async 'run(ready)' method"
+            f"{spec} is {what}, not a runner: expected 'async def run(ready)' or "
+            f"an object with an async 'run(ready)' method ({exc})"
         ) from None
     return target  # type: ignore[return-value]
 
@@ -167,7 +220,7 @@ async def _serving(health: Runner | None) -> AsyncIterator[None]:
 async def run_target(
     runner: Runner,
     *,
-    grace: float,
+    grace: float | None,
     show_tree: bool,
     verbose: bool,
     colour: bool,
@@ -184,6 +237,12 @@ async def run_target(
     signal forced the shutdown; 2 if the ``health`` server could not start
     (its address is taken). SIGHUP reloads the tree
     (:func:`~proctree._ops.reload.reload_tree`).
+
+    ``grace`` bounds the stop (contract 6): every process is forced at the
+    latest ``grace`` seconds after the shutdown begins, each one earlier if
+    its own grace says so. None (or ``inf``) imposes no bound: each process
+    keeps its own grace. ``drain`` delays the shutdown after the first
+    signal (``with_signals(drain=)``).
     """
     notifier = notifier or SystemdNotifier.from_environment()
     watch = _Watch(notifier)
@@ -198,10 +257,7 @@ async def run_target(
             async with (
                 _serving(health),
                 with_signals(
-                    name="proctree",
-                    grace=grace,
-                    instruments=(watch, *instruments),
-                    drain=drain,
+                    name="proctree", instruments=(watch, *instruments), drain=drain
                 ) as root,
             ):
                 watch.root = root
@@ -216,7 +272,7 @@ async def run_target(
                     grace=0,
                     name="sigusr1",
                 )
-                app = new_process(runner, parent=root, grace=grace)
+                app = new_process(runner, parent=root)
                 extender = None
                 if notifier.enabled:
                     extender = go(_extend_start, notifier, parent=background(), grace=0)
@@ -240,7 +296,14 @@ async def run_target(
                     go(_watchdog, notifier, interval, parent=background(), grace=0)
                 if show_tree:
                     write(render_text(tree(root), colour=colour))
-                await app.wait()
+                try:
+                    await app.wait()
+                except BaseException:
+                    # The root is closing (a signal, a failure): the body is
+                    # cancelled, and the bound starts now.
+                    if grace is not None and grace != math.inf:
+                        close_by(app, trio.current_time() + grace)
+                    raise
         seen = host.signals_seen
     except HealthError as error:
         write(f"proctree run: error: {error}", proctree_event="health_failed")
@@ -249,11 +312,11 @@ async def run_target(
         for exc in leaf_exceptions(group):
             where = watch.failed_in.get(id(exc), "proctree")
             write(
-                f"proctree: {where} failed: {type(exc).__name__}: {exc}",
+                f"proctree: {where} failed: {describe(exc)}",
                 proctree_event="failed",
                 proctree_path=where,
                 proctree_error_type=type(exc).__name__,
-                proctree_error=str(exc),
+                proctree_error=describe(exc),
             )
             if verbose:
                 write("".join(traceback.format_exception(exc)).rstrip("\n"))
@@ -261,6 +324,6 @@ async def run_target(
     finally:
         notifier.close()
     if seen >= 2:
-        write("proctree: a second signal forced the shutdown", proctree_event="forced")
+        write(FORCED_BY_SIGNAL, proctree_event="forced")
         return 1
     return 0

@@ -82,7 +82,7 @@ def _schedule(
     example: str = "fn(proc)",
 ) -> tuple[Process, str, float | None]:
     """Check what every schedule takes; return the parent, name and call grace."""
-    check_async_callable(fn, what, example)
+    check_async_callable(fn, what, example, nargs=example.count(",") + 1)
     call_grace = None if grace is None else check_grace(grace)
     parent_p = resolve_parent(parent, what)[0]
     if name is None:
@@ -172,8 +172,8 @@ async def _ticker_loop(
                 if call.state is not State.CLOSED:
                     continue  # busy: this tick is dropped
                 call = None
-            if not _running(schedule):
-                return
+            # A tick taken while idle is handled, even if the close came in
+            # the same instant (the call then starts closing, with its grace).
             if sequential:
                 call = schedule.go(fn, grace=grace)
             else:
@@ -191,8 +191,8 @@ async def _signal_loop(
     # the channel (its sender feels the backpressure), none is dropped.
     with move_on_closing(schedule):
         async for value in source:
-            if not _running(schedule):
-                return
+            # Once taken off the channel, a value is handled, even if the
+            # close came in the same instant: its sender saw it delivered.
             await _call(schedule.go(fn, value, grace=grace), sequential)
 
 

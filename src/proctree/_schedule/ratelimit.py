@@ -171,7 +171,7 @@ class RateLimiter:
             InvalidStateError: the limiter's process is closing or closed,
                 before or while waiting.
         """
-        check_async_callable(fn, "limited_go", "fn(proc)")
+        check_async_callable(fn, "limited_go", "fn(proc)", nargs=1 + len(args))
         self._check_running()
         scope = trio.CancelScope()
         self._waiting.add(scope)

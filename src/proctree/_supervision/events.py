@@ -9,7 +9,7 @@ from typing import Final, final
 import attrs
 import trio
 
-from .._core import Process, instrument_hook
+from .._core import Process, describe, instrument_hook
 
 __all__ = [
     "LEVELS",
@@ -64,6 +64,11 @@ class ChildFailed:
     """How many times the key was restarted before this event."""
     error: BaseException
     """The child's failure."""
+
+    @property
+    def reason(self) -> str:
+        """The real cause in one line (a nursery group's members, not the group)."""
+        return describe(self.error)
 
 
 @final
@@ -124,6 +129,11 @@ class SupervisorGaveUp:
     """What the supervisor fails with (:class:`GaveUpError` or
     :class:`TerminateTree`)."""
 
+    @property
+    def reason(self) -> str:
+        """The real cause in one line (a nursery group's members, not the group)."""
+        return describe(self.error)
+
 
 SupervisorEvent = (
     ChildStarted
@@ -147,6 +157,18 @@ LEVELS: Final[dict[type[object], int]] = {
 }
 
 _logger = logging.getLogger("proctree.supervisor")
+
+
+def _line(event: SupervisorEvent) -> str:
+    """The event for a log line, its error described by its real cause."""
+    fields = [f"key={event.key!r}", f"restarts={event.restarts}"]
+    delay = getattr(event, "delay", None)
+    if delay is not None:
+        fields.append(f"delay={delay:g}s")
+    error = getattr(event, "error", None)
+    if error is not None:
+        fields.append(f"error={describe(error)}")
+    return f"{type(event).__name__}({', '.join(fields)})"
 
 
 @final
@@ -178,9 +200,9 @@ class EventReporter:
         if _logger.isEnabledFor(level):
             _logger.log(
                 level,
-                "supervisor %r: %r",
+                "supervisor %r: %s",
                 self.name,
-                event,
+                _line(event),
                 extra=_facts(self.name, event),
             )
         if self.process is not None:
@@ -212,5 +234,5 @@ def _facts(name: str, event: SupervisorEvent) -> dict[str, object]:
     error = getattr(event, "error", None)
     if isinstance(error, BaseException):
         fields["proctree_error_type"] = type(error).__name__
-        fields["proctree_error"] = str(error)
+        fields["proctree_error"] = describe(error)
     return fields

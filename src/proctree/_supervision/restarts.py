@@ -11,11 +11,13 @@ from collections.abc import Mapping, Sequence
 from typing import final
 
 import attrs
+import trio
 
+from .._core import Process
 from .policy import RestartPolicy, Strategy
 from .slot import Slot
 
-__all__ = ["FailureCount", "restart_group"]
+__all__ = ["FailureCount", "PauseStatus", "restart_group"]
 
 
 @final
@@ -60,6 +62,34 @@ class FailureCount:
         self.count = 0.0
         self.last = None
         return paused_by
+
+
+@final
+@attrs.define(eq=False)
+class PauseStatus:
+    """The keeper of a supervisor's own process: it shows a pause in tree views.
+
+    It takes no failure (the supervisor's own failures travel up as any
+    process's do) and holds the failure count, not the supervisor, so it
+    makes no reference cycle.
+    """
+
+    count: FailureCount
+
+    def take(self, p: Process, exc: BaseException) -> bool:
+        """Take nothing: the supervisor's own failures travel up."""
+        return False
+
+    def closed(self, p: Process) -> None:
+        """Nothing to do when the supervisor's process is CLOSED."""
+
+    def status(self, p: Process) -> str | None:
+        """``restarts paused until t=... (...s from now)`` while paused."""
+        until = self.count.paused_until
+        if until is None:
+            return None
+        left = max(0.0, until - trio.current_time())
+        return f"restarts paused until t={until:g} ({left:g}s from now)"
 
 
 def restart_group(

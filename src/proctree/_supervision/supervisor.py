@@ -1,10 +1,9 @@
 """The Supervisor: keyed child processes kept equal to a table, restarted by a policy.
 
-A :class:`Supervisor` owns one runner-backed process. Each key gets a child
-process of it, from the runner the :class:`Table` holds for that key, with
-the supervisor as its *keeper* (``docs/design.md``, section 8): a child's
-failures go to the restart policy instead of closing the root; only when
-the policy gives up (or :class:`TerminateTree`) does the supervisor fail.
+A :class:`Supervisor` owns one runner process; each key gets a child of it,
+from its :class:`Table`'s runner, the supervisor its *keeper* (design.md,
+section 8): a child's failures go to the policy instead of the root; only
+when it gives up (or :class:`TerminateTree`) does the supervisor fail.
 """
 
 from __future__ import annotations
@@ -49,7 +48,7 @@ from .events import (
     SupervisorGaveUp,
 )
 from .policy import DoNotRestart, RestartPolicy, TerminateTree, matches
-from .restarts import FailureCount, restart_group
+from .restarts import FailureCount, PauseStatus, restart_group
 from .slot import Slot, stop_last_first
 from .table import MemoryTable, Table, check_key
 
@@ -166,7 +165,6 @@ class Supervisor:
         )
         self._table = table
         self._policy = policy
-        self._events = EventReporter(name, on_event)
         self._rng = random.Random(policy.seed)
         self._slots = {}
         self._order = []
@@ -174,16 +172,15 @@ class Supervisor:
         self._wake = trio.Event()
         self._count = FailureCount(policy)
         self._fatal = None
-        self._ready_scope = None
-        self._nursery = None
+        self._ready_scope = self._nursery = None
         self._overran = []
         parent_p = resolve_parent(parent, "Supervisor")[0]
-        # A supervisor runs no user code: its shutdown is its children's,
-        # each with its own grace, so its own grace is infinite.
+        # No code of its own: its shutdown is its children's (own grace inf).
         self._process = new_process(
             self._run, parent=parent_p, name=name, grace=math.inf
         )
-        self._events.process = self._process
+        set_keeper(self._process, PauseStatus(self._count))  # tree views
+        self._events = EventReporter(name, on_event, self._process)
 
     # ------------------------------------------------------------- the node
 
@@ -561,9 +558,12 @@ class Supervisor:
         delay = policy.delay(slot.streak, self._rng)
         slot.streak += 1
         group = restart_group(policy.strategy, slot, self._ordering(), self._slots)
+        # While paused, a restart waits for the pause's end: say so.
+        paused_until = self._count.paused_until
+        announced = delay if paused_until is None else max(delay, paused_until - now)
         for member in group:
             member.count += 1
-            self._emit(ChildRestarting, member, delay=delay)
+            self._emit(ChildRestarting, member, delay=announced)
         if len(group) == 1:
             slot.due = now + delay
         else:

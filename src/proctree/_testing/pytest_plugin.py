@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from .._core import Process, open_root
+from .._core import Process, background, open_root, with_parent
 from .recorder import TeardownRecorder
 
 __all__ = ["proctree_recorder", "proctree_root"]
@@ -24,7 +24,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{_MARKER}: processes under proctree_root may fail without failing "
-        "the test (failures a keeper took, such as a Service's, included)",
+        "the test, whether a keeper took the failure (a Service's) or it "
+        "reached the root; a process left open still fails it",
     )
 
 
@@ -43,17 +44,36 @@ async def proctree_root(
     The root closes when the test ends; the fixture then fails the test if
     any process under it is not CLOSED, or if any closed with a failure,
     even one a keeper took off the tree (a Service's error, a supervised
-    child's) - unless the test is marked ``proctree_allow_failures``. Its
+    child's). A test marked ``proctree_allow_failures`` tests failures: for
+    it, neither a failure a keeper took nor one that travelled up fails
+    the test, and a failure does not cancel the test (the fixture then
+    gives a process named ``test`` that the root hosts without a link, so
+    a failure closes the test's tree but not the root's body); a process
+    left open still fails it, and a ``KeyboardInterrupt`` still stops it. Its
     :class:`~proctree.testing.TeardownRecorder` is the
     ``proctree_recorder`` fixture.
 
     The root's body is the fixture's task, not the test's: pass
     ``parent=proctree_root`` (or call ``proctree_root.go(...)``) in the test.
     """
-    async with open_root(name="test", instruments=[proctree_recorder]) as root:
-        yield root
+    allowed = request.node.get_closest_marker(_MARKER) is not None
+    try:
+        async with open_root(name="test", instruments=[proctree_recorder]) as root:
+            if not allowed:
+                yield root
+            else:
+                # A failure must not cancel the root's body: that is this
+                # fixture's task, and the test would be cancelled with it.
+                # So the test's tree hangs from a process the root hosts
+                # without a link (as under background()): a failure closes
+                # that tree and is raised when the root exits, below.
+                yield with_parent(background(), name="test")
+    except* Exception:
+        # What reached the root; the recorder has each failure too.
+        if not allowed:
+            raise
     problems = [f"{p.path} is {p.state.name}" for p in proctree_recorder.unclosed()]
-    if request.node.get_closest_marker(_MARKER) is None:
+    if not allowed:
         problems += [
             f"{path} failed: {type(error).__name__}: {error}"
             for path, error in proctree_recorder.failures()

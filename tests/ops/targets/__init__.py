@@ -1,0 +1,1 @@
+"""Modules that ``proctree run`` imports in the command-line tests."""
