@@ -22,9 +22,9 @@ from .policy import RestartKind as RestartKind
 from .policy import RestartPolicy as RestartPolicy
 from .policy import Strategy as Strategy
 from .policy import TerminateTree as TerminateTree
-from .sqlite_table import RunnerSpec as RunnerSpec
+from .spec import RunnerSpec as RunnerSpec
+from .spec import TableError as TableError
 from .sqlite_table import SqliteTable as SqliteTable
-from .sqlite_table import TableError as TableError
 from .supervisor import DEFAULT_INTERVAL as DEFAULT_INTERVAL
 from .supervisor import DEFAULT_START_TIMEOUT as DEFAULT_START_TIMEOUT
 from .supervisor import Supervisor as Supervisor
