@@ -224,7 +224,7 @@ class PgConnection:
             await trio.lowlevel.wait_writable(pgconn.socket)
 
     async def _results(self, pgconn: PGconn) -> list[PGresult]:
-        results = []
+        results: list[PGresult] = []
         while True:
             while pgconn.is_busy():
                 await trio.lowlevel.wait_readable(pgconn.socket)
