@@ -135,6 +135,7 @@ class LeaseKeeper:
     _nursery: trio.Nursery | None = None
     _rng: random.Random = attrs.field(factory=random.Random)
     _leaving: bool = False
+    _left: bool = False
 
     # ---------------------------------------------------------------- clock
 
@@ -199,6 +200,8 @@ class LeaseKeeper:
     async def _call(self, fn: Callable[..., Awaitable[_T]], *args: object) -> _T:
         """Run one store call, bounded by the deadline while leases are held."""
         async with self._lock:
+            if self._left:
+                await trio.sleep_forever()  # the session is over: wait for the end
             if self.holding():
                 with trio.fail_at(self.deadline):
                     return await fn(*args)
@@ -343,6 +346,7 @@ class LeaseKeeper:
                 with trio.fail_after(self.store.timing.ttl):
                     async with self._lock:
                         await self.store.leave()
+                self._left = True
             except (TableError, trio.TooSlowError) as exc:
                 logger.warning(
                     "host %r could not leave (its keys move once its leases "
