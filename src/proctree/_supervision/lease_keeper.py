@@ -140,8 +140,11 @@ class LeaseKeeper:
     # ---------------------------------------------------------------- clock
 
     def remaining(self, lease: Lease, /) -> float:
-        """Seconds ``lease`` may still be acted under (0 once lost or fencing)."""
-        mine = self.held.get(lease.key)
+        """Seconds ``lease`` may still be acted under (0 once lost or fencing).
+
+        A lease being given back is still valid until its child stopped.
+        """
+        mine = self.held.get(lease.key) or self.releasing.get(lease.key)
         if mine is None or mine.epoch != lease.epoch:
             return 0.0
         return max(0.0, self.deadline - trio.current_time())

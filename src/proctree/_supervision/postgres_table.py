@@ -290,8 +290,18 @@ class _Link:
         async with self.lock:
             try:
                 with trio.fail_after(self.timeout):
+                    fresh = self.conn is None or self.conn.closed
                     if self.conn is None or self.conn.closed:
                         self.conn = await self.table._connect()
+                    try:
+                        return await self.conn.execute(sql, params)
+                    except PgLost:
+                        if fresh:
+                            raise
+                    # A connection kept from before broke (the server was
+                    # restarted, or the backend ended): once more on a new
+                    # one. Every statement of the table may run twice.
+                    self.conn = await self.table._connect()
                     return await self.conn.execute(sql, params)
             except trio.TooSlowError:
                 self.close()
