@@ -167,4 +167,4 @@ def replace_dbname(dsn: str, name: str) -> str:
 
     params = conninfo_to_dict(dsn)
     params["dbname"] = name
-    return make_conninfo("", **params)  # type: ignore[arg-type]
+    return make_conninfo("", **params)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -60,7 +61,7 @@ def recorder(dsn: str, name: str, stop_delay: float = 0.0) -> proctree.Runner:
     """A child that records its start, a beat every 50 ms, and its stop."""
     record_sql, rejected_sql = _record_sql(name), _rejected_sql(name)
 
-    async def run(ready: proctree.Ready) -> None:
+    async def run(ready: Callable[[], Awaitable[None]]) -> None:
         lease = proctree.current_lease()
         conn: PgConnection | None = None
 
@@ -100,7 +101,7 @@ def recorder(dsn: str, name: str, stop_delay: float = 0.0) -> proctree.Runner:
     return run
 
 
-async def host(ready: proctree.Ready) -> None:
+async def host(ready: Callable[[], Awaitable[None]]) -> None:
     """The host program: a supervisor over the shared table."""
     logging.basicConfig(
         stream=sys.stderr,

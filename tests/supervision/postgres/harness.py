@@ -9,6 +9,7 @@ reaped when the block ends.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -142,7 +143,7 @@ class Fleet:
             while True:
                 result = check()
                 if hasattr(result, "__await__"):
-                    result = await result  # type: ignore[misc]
+                    result = await result
                 if result:
                     return trio.current_time() - start
                 await trio.sleep(0.05)
@@ -181,7 +182,7 @@ class Fleet:
             by_key.setdefault(run.key, []).append(run)
         for key_runs in by_key.values():
             key_runs.sort(key=lambda r: r.start)
-            for before, after in zip(key_runs, key_runs[1:], strict=False):
+            for before, after in itertools.pairwise(key_runs):
                 if after.start <= before.end or after.epoch <= before.epoch:
                     overlaps.append((before, after))
         assert overlaps == [], f"runs of a key overlap: {overlaps}\n{self.logs()}"

@@ -16,6 +16,7 @@ from pathlib import Path
 import trio
 
 from tests.supervision.postgres.harness import Fleet, open_fleet
+from tests.support.postgres import Server
 
 TTL = 1.5
 BOUND = 1.0
@@ -142,11 +143,8 @@ async def renewed_since(fleet: Fleet, host: str, since: float) -> bool:
 
 
 async def test_a_restart_of_the_server_leaves_every_key_running_once(
-    pg_dsn: str, pg_name: str, tmp_path: Path, postgres_server: object
+    pg_dsn: str, pg_name: str, tmp_path: Path, postgres_server: Server
 ) -> None:
-    from tests.support.postgres import Server
-
-    assert isinstance(postgres_server, Server)
     if not postgres_server.restartable:
         import pytest
 

@@ -69,7 +69,7 @@ async def test_a_newer_schema_is_refused_with_what_to_do(
     await table.aclose()
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute(f"UPDATE {pg_name}_schema SET version = 99")
-    with pytest.raises(TableError, match="version 99.*upgrade proctree"):
+    with pytest.raises(TableError, match=r"version 99.*upgrade proctree"):
         await table.specs()
 
 
@@ -152,7 +152,7 @@ async def test_a_lost_server_is_a_clear_table_error(postgres_server: Server) -> 
         table = PostgresTable(own.dsn, timeout=5)
         await table.set("k", "proctree:nop", [])
         await trio.to_thread.run_sync(own.stop)
-        with pytest.raises(TableError, match="went away|cannot be reached"):
+        with pytest.raises(TableError, match=r"went away|cannot be reached"):
             await table.specs()
         await table.aclose()
 
