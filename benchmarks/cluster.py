@@ -238,48 +238,54 @@ def scale(dsn: str, keys: int, ttl: float) -> None:
 
 def load(server_dsn: str, ttl: float, window: float) -> None:
     """Statements per second per host at steady state, at 10 and 10,000 keys."""
-    import psycopg
 
     results = {}
     for keys in (10, 10_000):
-        dbname = f"bench_load_{keys}"
-        dsn = make_database_dsn(server_dsn, dbname)
-        fill(dsn, keys)
-        hosts = [Host(dsn, f"h{i}", ttl) for i in range(3)]
-        try:
-            wait_for(hosts, lambda hs: sum(h.running for h in hs) == keys, 120)
-            wait_for(
-                hosts,
-                lambda hs: max(h.running for h in hs) <= math.ceil(keys / 3),
-                60,
-            )
-            time.sleep(2 * ttl)  # settled: no moves in flight
-
-            def commits() -> int:
-                with psycopg.connect(server_dsn, autocommit=True) as conn:
-                    conn.execute("SELECT pg_stat_force_next_flush()")
-                    row = conn.execute(
-                        "SELECT xact_commit + xact_rollback FROM pg_stat_database"
-                        " WHERE datname = %s",
-                        [dbname],
-                    ).fetchone()
-                    assert row is not None
-                    return int(row[0])
-
-            before = commits()
-            time.sleep(window)
-            time.sleep(1.0)  # the server flushes its statistics each second
-            after = commits()
-        finally:
-            for h in hosts:
-                h.stop()
-        results[keys] = (after - before) / window / len(hosts)
+        results[keys] = _load_at(server_dsn, keys, ttl, window)
     print(f"load: statements per second per host, steady, ttl {ttl:g} s")
+
     for keys, rate in results.items():
         print(f"  {keys:>6,} keys: {rate:.2f}")
     ratio = results[10_000] / results[10]
     verdict = "PASS" if ratio < 2 else "FAIL"
     print(f"  10,000 keys / 10 keys = {ratio:.2f}x (target: same order)  {verdict}")
+
+
+def _load_at(server_dsn: str, keys: int, ttl: float, window: float) -> float:
+    import psycopg
+
+    dbname = f"bench_load_{keys}"
+    dsn = make_database_dsn(server_dsn, dbname)
+    fill(dsn, keys)
+    hosts = [Host(dsn, f"h{i}", ttl) for i in range(3)]
+    try:
+        wait_for(hosts, lambda hs: sum(h.running for h in hs) == keys, 120)
+        wait_for(
+            hosts,
+            lambda hs: max(h.running for h in hs) <= math.ceil(keys / 3),
+            60,
+        )
+        time.sleep(2 * ttl)  # settled: no moves in flight
+
+        def commits() -> int:
+            with psycopg.connect(server_dsn, autocommit=True) as conn:
+                conn.execute("SELECT pg_stat_force_next_flush()")
+                row = conn.execute(
+                    "SELECT xact_commit + xact_rollback FROM pg_stat_database"
+                    " WHERE datname = %s",
+                    [dbname],
+                ).fetchone()
+                assert row is not None
+                return int(row[0])
+
+        before = commits()
+        time.sleep(window)
+        time.sleep(1.0)  # the server flushes its statistics each second
+        after = commits()
+    finally:
+        for h in hosts:
+            h.stop()
+    return (after - before) / window / len(hosts)
 
 
 def make_database_dsn(server_dsn: str, name: str) -> str:

@@ -30,7 +30,7 @@ async def host(ready: Callable[[], Awaitable[None]]) -> None:
         while True:
             n = sum(
                 1
-                for key in supervisor.keys()
+                for key in list(supervisor.keys())
                 if supervisor.child(key).state is proctree.State.RUNNING
             )
             if n != last:
