@@ -45,7 +45,7 @@ def _record_sql(name: str) -> str:
         f"INSERT INTO {name}_runs (key, epoch, host, what, at)"
         " SELECT $1, $2::bigint, $3, $4, clock_timestamp() WHERE EXISTS ("
         f" SELECT 1 FROM {name}_keys k JOIN {name}_sessions s ON s.id = k.owner"
-        " WHERE k.key = $1 AND k.epoch = $2::bigint AND NOT k.deleted"
+        " WHERE k.key = $1 AND k.epoch = $2::bigint"
         " AND s.expires > clock_timestamp()) RETURNING 1"
     )
 

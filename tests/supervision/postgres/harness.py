@@ -130,6 +130,15 @@ class Fleet:
         )
         return {str(k): (str(h), int(str(e))) for k, h, e in rows}
 
+    async def joined(self, host: str) -> bool:
+        """``host`` has a live session (it runs its supervisor)."""
+        rows = await self.conn.execute(
+            f"SELECT count(*) FROM {self.name}_sessions WHERE host = $1"
+            " AND expires > clock_timestamp()",
+            [host],
+        )
+        return int(str(rows[0][0])) > 0
+
     async def db_now(self) -> float:
         rows = await self.conn.execute("SELECT extract(epoch FROM clock_timestamp())")
         return float(str(rows[0][0]))
@@ -189,7 +198,9 @@ class Fleet:
         rejected = await self.conn.execute(
             f"SELECT key, epoch, host, what, at FROM {self.name}_rejected"
         )
-        assert rejected == [], f"children acted under lost leases: {rejected}"
+        assert rejected == [], (
+            f"children acted under lost leases: {rejected[:5]}\n{self.logs()}"
+        )
         return runs
 
 

@@ -9,10 +9,14 @@ a few seconds.
 from __future__ import annotations
 
 import collections
+import itertools
 import math
+import os
+import random
 import signal
 from pathlib import Path
 
+import pytest
 import trio
 
 from tests.supervision.postgres.harness import Fleet, open_fleet
@@ -246,4 +250,62 @@ async def test_a_key_deleted_and_added_again_while_it_moves_runs_once(
         await fleet.wait_until(
             "all running", lambda: fleet.all_running(KEYS, "ab", joined_at), 10
         )
+        await fleet.check()
+
+
+CHAOS_ROUNDS = int(os.environ.get("PROCTREE_CHAOS_ROUNDS", "8"))
+"""Rounds of :func:`test_random_chaos_never_runs_a_key_twice`; ``nox -s chaos``
+sets many more."""
+
+
+@pytest.mark.slow
+async def test_random_chaos_never_runs_a_key_twice(
+    pg_dsn: str, pg_name: str, tmp_path: Path
+) -> None:
+    rng = random.Random(int(os.environ.get("PROCTREE_CHAOS_SEED", "0")) or None)
+    names = iter(f"h{i}" for i in itertools.count())
+    async with open_fleet(
+        pg_dsn, pg_name, tmp_path, keys=KEYS, ttl=TTL, stop_delay=0.1
+    ) as fleet:
+        await start(fleet, next(names), next(names), next(names))
+        for _ in range(CHAOS_ROUNDS):
+            live = sorted(fleet.hosts)
+            victim = rng.choice(live)
+            action = rng.choice(
+                ["kill", "pause", "connection", "churn", "join", "leave"]
+            )
+            if action == "kill" and len(live) > 1:
+                await fleet.kill(victim)
+            elif action == "pause":
+                fleet.signal(victim, signal.SIGSTOP)
+                await trio.sleep(rng.uniform(0.2, 2 * TTL))
+                fleet.signal(victim, signal.SIGCONT)
+            elif action == "connection":
+                await fleet.conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = $1",
+                    [f"proctree {victim}"],
+                )
+            elif action == "churn":
+                key = rng.choice(KEYS)
+                spec = await fleet.table.spec(key)
+                assert spec is not None
+                await fleet.table.delete(key)
+                await trio.sleep(rng.uniform(0, 0.3))
+                await fleet.table.set(key, spec.target, spec.args)
+            elif action == "leave" and len(live) > 1:
+                assert await fleet.stop_host(victim) == 0
+            elif len(live) < 4:
+                name = next(names)
+                await fleet.start_host(name)
+                await fleet.wait_until(
+                    f"{name} joins", lambda name=name: fleet.joined(name), 20
+                )
+            since = await fleet.db_now()
+            hosts = tuple(sorted(fleet.hosts))
+            await fleet.wait_until(
+                f"all running after {action} of {victim}",
+                lambda hosts=hosts, since=since: fleet.all_running(KEYS, hosts, since),
+                timeout=20,
+            )
         await fleet.check()
