@@ -37,6 +37,7 @@ from .leases import (
     Lease,
     LeaseStore,
     LeasingTable,
+    bind_lease,
     lease_context,
     reset_lease,
 )
@@ -260,7 +261,7 @@ class LeaseKeeper:
         for key, epoch in s.mine.items():
             if key in self.held or key in self.releasing or self._leaving:
                 continue
-            lease = Lease(key, epoch, self.store.host, clock=self)
+            lease = bind_lease(Lease(key, epoch, self.store.host), self)
             if key in s.deleted:
                 stale.append(lease)  # nothing runs it: finish it at once
             else:
@@ -281,9 +282,7 @@ class LeaseKeeper:
             while want > 0:
                 got = await self._call(self.store.claim, min(want, timing.batch))
                 for lease in got:
-                    self.held[lease.key] = Lease(
-                        lease.key, lease.epoch, lease.host, clock=self
-                    )
+                    self.held[lease.key] = bind_lease(lease, self)
                 if got:
                     changed = True
                     self._changed()

@@ -32,14 +32,19 @@ __all__ = [
     "LeasingTable",
     "Renewal",
     "Survey",
+    "bind_lease",
     "current_lease",
     "lease_context",
     "reset_lease",
 ]
 
 
-class _Clock(Protocol):
-    def remaining(self, lease: Lease, /) -> float: ...
+class LeaseClock(Protocol):
+    """What tells a :class:`Lease` how long it may still be acted under."""
+
+    def remaining(self, lease: Lease, /) -> float:
+        """Seconds left for ``lease`` (0 once lost)."""
+        ...
 
 
 @final
@@ -59,8 +64,8 @@ class Lease:
     """The fencing token of this claim."""
     host: str
     """The host (program) holding the lease."""
-    _clock: _Clock | None = attrs.field(
-        default=None, eq=False, repr=False, alias="clock"
+    _clock: LeaseClock | None = attrs.field(
+        default=None, init=False, eq=False, repr=False
     )
 
     def remaining(self) -> float:
@@ -73,6 +78,13 @@ class Lease:
         """
         clock = self._clock
         return math.inf if clock is None else clock.remaining(self)
+
+
+def bind_lease(lease: Lease, clock: LeaseClock) -> Lease:
+    """A copy of ``lease`` whose :meth:`Lease.remaining` asks ``clock``."""
+    bound = Lease(lease.key, lease.epoch, lease.host)
+    object.__setattr__(bound, "_clock", clock)
+    return bound
 
 
 _CURRENT: contextvars.ContextVar[Lease | None] = contextvars.ContextVar(
@@ -184,7 +196,7 @@ class Renewal:
     """What one renewal found."""
 
     alive: bool
-    """False: the host's session was gone (expired); it holds no lease."""
+    """Whether the session was still alive; if not, it holds no lease."""
     hosts: int
     """Live hosts, this one included."""
     freed: int

@@ -146,7 +146,7 @@ class PostgresTable:
 
     @property
     def timing(self) -> LeaseTiming:
-        """The lease times: ttl, renewal interval, margin, poll interval."""
+        """The lease times (ttl, renewal interval, margin, poll interval, batch)."""
         return self._timing
 
     # -------------------------------------------------------- the table API
