@@ -5,11 +5,14 @@ a suffix, so several fleets can share a database. Times are the server's
 (``clock_timestamp()``), never a host's. ``docs/design-cluster.md`` says
 why each statement is shaped as it is; the rules, in short:
 
-* A key is free when it has no owner or its owner's session is *gone*
-  (deleted). A session that expired is only ever removed by a ``DELETE``
-  that takes its row lock, so a renewal racing with it either commits
-  first (and the session lives) or finds it gone: no key is taken from a
-  session that a renewal kept alive.
+* A key is free when it has no owner. A session that expired is only
+  ever removed by a ``DELETE`` that takes its row lock, and the same
+  statement frees its keys; a renewal racing with it either commits first
+  (and the session lives) or finds it gone: no key is taken from a session
+  that a renewal kept alive. "Free" is a test of the key's own row, so a
+  claim's re-check of a row another host changed meanwhile is exact (a
+  test through the sessions table would read that table as of the claim's
+  snapshot, and miss a session that joined since).
 * Session ids and epochs come from sequences: never reused, so a fencing
   token only grows, even across a delete and re-add of the key.
 * A key deleted while a host runs it stays as a *tombstone* until that
@@ -124,8 +127,7 @@ class Statements:
     def purge_one(self) -> str:
         """$1 key: remove its tombstone if no live session holds it."""
         return self._n(
-            "DELETE FROM {p}_keys k WHERE k.key = $1 AND k.deleted AND NOT"
-            " EXISTS (SELECT 1 FROM {p}_sessions s WHERE s.id = k.owner)"
+            "DELETE FROM {p}_keys WHERE key = $1 AND deleted AND owner IS NULL"
         )
 
     @property
@@ -155,7 +157,10 @@ class Statements:
     def join(self) -> str:
         """$1 host, $2 ttl, $3 the last session of this host or NULL."""
         return self._n(
-            "WITH gone AS (DELETE FROM {p}_sessions WHERE id = $3::bigint),"
+            "WITH gone AS (DELETE FROM {p}_sessions WHERE id = $3::bigint"
+            "  RETURNING id),"
+            " freed AS (UPDATE {p}_keys SET owner = NULL"
+            "  WHERE owner IN (SELECT id FROM gone)),"
             " s AS (INSERT INTO {p}_sessions (id, host, expires)"
             "  VALUES (nextval('{p}_session_ids'), $1,"
             "   clock_timestamp() + make_interval(secs => $2::float8))"
@@ -172,6 +177,8 @@ class Statements:
         return self._n(
             "WITH reaped AS (DELETE FROM {p}_sessions"
             "  WHERE expires <= clock_timestamp() AND id <> $1 RETURNING id),"
+            " freed AS (UPDATE {p}_keys SET owner = NULL"
+            "  WHERE owner IN (SELECT id FROM reaped)),"
             " renewed AS (UPDATE {p}_sessions"
             "  SET expires = clock_timestamp() + make_interval(secs => $2::float8)"
             "  WHERE id = $1 AND expires > clock_timestamp() RETURNING id)"
@@ -184,12 +191,10 @@ class Statements:
     def survey(self) -> str:
         """$1 session: keys, hosts, free keys, and what $1 holds (JSON)."""
         return self._n(
-            "WITH purge AS (DELETE FROM {p}_keys k WHERE k.deleted AND NOT"
-            "  EXISTS (SELECT 1 FROM {p}_sessions s WHERE s.id = k.owner))"
+            "WITH purge AS (DELETE FROM {p}_keys WHERE deleted AND owner IS NULL)"
             " SELECT (SELECT count(*) FROM {p}_keys WHERE NOT deleted),"
             "  (SELECT count(*) FROM {p}_sessions WHERE expires > clock_timestamp()),"
-            "  (SELECT count(*) FROM {p}_keys k WHERE NOT k.deleted AND NOT"
-            "   EXISTS (SELECT 1 FROM {p}_sessions s WHERE s.id = k.owner)),"
+            "  (SELECT count(*) FROM {p}_keys WHERE NOT deleted AND owner IS NULL),"
             "  (SELECT coalesce(json_agg(json_build_array(key, epoch, deleted)),"
             "   '[]') FROM {p}_keys WHERE owner = $1)"
         )
@@ -199,8 +204,7 @@ class Statements:
         """$1 session, $2 limit: take free keys, each with a new epoch."""
         return self._n(
             "WITH cand AS (SELECT k.key FROM {p}_keys k"
-            "  WHERE NOT k.deleted"
-            "  AND NOT EXISTS (SELECT 1 FROM {p}_sessions s WHERE s.id = k.owner)"
+            "  WHERE NOT k.deleted AND k.owner IS NULL"
             "  AND EXISTS (SELECT 1 FROM {p}_sessions"
             "   WHERE id = $1 AND expires > clock_timestamp())"
             "  ORDER BY k.key LIMIT $2 FOR UPDATE OF k SKIP LOCKED)"
@@ -227,6 +231,8 @@ class Statements:
     def leave(self) -> str:
         """$1 session: end it; its keys are free at once."""
         return self._n(
-            "WITH s AS (DELETE FROM {p}_sessions WHERE id = $1 RETURNING 1)"
+            "WITH s AS (DELETE FROM {p}_sessions WHERE id = $1 RETURNING id),"
+            " freed AS (UPDATE {p}_keys SET owner = NULL"
+            "  WHERE owner IN (SELECT id FROM s))"
             " SELECT pg_notify('{chan}', 'leave') FROM s"
         )

@@ -107,8 +107,10 @@ class Fleet:
 
     def logs(self) -> str:
         parts = []
+        tail = int(os.environ.get("PROCTREE_CHAOS_LOG", "4000"))
         for path in sorted(self.tmp.glob("*.log")):
-            parts.append(f"--- {path.name}\n{path.read_text(errors='replace')[-4000:]}")
+            text = path.read_text(errors="replace")[-tail:]
+            parts.append(f"--- {path.name}\n{text}")
         return "\n".join(parts)
 
     # --------------------------------------------------------------- looking
