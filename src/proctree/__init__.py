@@ -65,10 +65,16 @@ from ._supervision import ChildStarted as ChildStarted
 from ._supervision import ChildStopped as ChildStopped
 from ._supervision import DoNotRestart as DoNotRestart
 from ._supervision import GaveUpError as GaveUpError
+from ._supervision import Lease as Lease
+from ._supervision import LeaseStore as LeaseStore
+from ._supervision import LeaseTiming as LeaseTiming
+from ._supervision import LeasingTable as LeasingTable
 from ._supervision import MemoryTable as MemoryTable
 from ._supervision import NotRunningError as NotRunningError
+from ._supervision import PostgresTable as PostgresTable
 from ._supervision import ProcessExistsError as ProcessExistsError
 from ._supervision import ProcessNotFoundError as ProcessNotFoundError
+from ._supervision import Renewal as Renewal
 from ._supervision import RestartPolicy as RestartPolicy
 from ._supervision import RestartsPaused as RestartsPaused
 from ._supervision import RestartsResumed as RestartsResumed
@@ -77,9 +83,11 @@ from ._supervision import SqliteTable as SqliteTable
 from ._supervision import Supervisor as Supervisor
 from ._supervision import SupervisorEvent as SupervisorEvent
 from ._supervision import SupervisorGaveUp as SupervisorGaveUp
+from ._supervision import Survey as Survey
 from ._supervision import Table as Table
 from ._supervision import TableError as TableError
 from ._supervision import TerminateTree as TerminateTree
+from ._supervision import current_lease as current_lease
 
 __version__ = _VERSION
 """The installed version of proctree (``proctree --version`` prints it)."""
@@ -105,17 +113,23 @@ __all__ = [
     "GaveUpError",
     "Instrument",
     "InvalidStateError",
+    "Lease",
+    "LeaseStore",
+    "LeaseTiming",
+    "LeasingTable",
     "LoggingInstrument",
     "MemoryTable",
     "NotRunningError",
     "OSProcess",
     "OSProcessError",
+    "PostgresTable",
     "Process",
     "ProcessExistsError",
     "ProcessInfo",
     "ProcessNotFoundError",
     "ProctreeError",
     "ReadyCheck",
+    "Renewal",
     "RestartPolicy",
     "RestartsPaused",
     "RestartsResumed",
@@ -130,6 +144,7 @@ __all__ = [
     "Supervisor",
     "SupervisorEvent",
     "SupervisorGaveUp",
+    "Survey",
     "SystemdNotifier",
     "TCPServer",
     "Table",
@@ -138,6 +153,7 @@ __all__ = [
     "asgi_server",
     "background",
     "chain",
+    "current_lease",
     "go",
     "go_child",
     "grpc_server",
