@@ -43,8 +43,9 @@ class Keeper(Protocol):
     Package-private. ``take`` is offered the process's failure first and
     returns True to keep it from travelling up the tree; ``closed`` is told
     when the process is CLOSED. Both run synchronously inside the driver
-    and must not raise. A keeper may also define ``restarts(p) -> int``,
-    which tree views show.
+    and must not raise. A keeper may also define ``restarts(p) -> int``
+    and a ``key: str`` (the supervisor key it keeps ``p`` under), which
+    tree views show.
     """
 
     def take(self, p: Process, exc: BaseException) -> bool:

@@ -26,6 +26,7 @@ class _Facts:
     edges: tuple[tuple[Process, bool, bool], ...]
     """(process below, closed with this one, waited for by this one)"""
     restarts: int
+    key: str | None
 
 
 def _facts(p: Process) -> _Facts:
@@ -35,9 +36,18 @@ def _facts(p: Process) -> _Facts:
     edges = tuple(
         (q, bool(flags & CLOSE), bool(flags & WAIT)) for q, flags in children.items()
     )
-    counter = getattr(p._keeper, "restarts", None)
+    keeper = p._keeper
+    counter = getattr(keeper, "restarts", None)
     restarts = counter(p) if counter is not None else 0
-    return _Facts(p._kind, p._born, first, edges, restarts)
+    key = getattr(keeper, "key", None)
+    return _Facts(
+        p._kind,
+        p._born,
+        first,
+        edges,
+        restarts,
+        key if isinstance(key, str) else None,
+    )
 
 
 @final
@@ -71,6 +81,11 @@ class ProcessInfo:
     """Its own failure as ``Type: message``, or None."""
     overran_grace: bool
     """Whether its task outlived its grace and was cancelled."""
+    key: str | None = None
+    """The supervisor key it runs under, or None if no supervisor keeps it."""
+    close_reason: str | None = None
+    """Why it began closing (``"parent closed"``, ``"failed"``,
+    ``"requested"`` ...; see :doc:`/tree-json`), or None while it is open."""
 
     def walk(self) -> Iterator[ProcessInfo]:
         """This snapshot and every one below it, depth first, in order."""
@@ -127,6 +142,8 @@ def tree(top: Process) -> ProcessInfo:
             restarts=f.restarts,
             error=None if error is None else f"{type(error).__name__}: {error}",
             overran_grace=p.overran_grace,
+            key=f.key,
+            close_reason=p._why,
         )
     return infos[top]
 
@@ -150,6 +167,10 @@ def _label(info: ProcessInfo, colour: bool) -> str:
     if colour:
         state = f"{_COLOURS[info.state]}{state}{_RESET}"
     parts = [f"{info.name} [{state}] {info.kind}, up {info.uptime:.1f}s"]
+    if info.key is not None and info.key != info.name:
+        parts.append(f"key {info.key}")
+    if info.close_reason is not None:
+        parts.append(f"closing: {info.close_reason}")
     if info.restarts:
         parts.append(f"restarts {info.restarts}")
     if info.overran_grace:
