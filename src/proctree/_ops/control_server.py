@@ -262,6 +262,10 @@ async def _answer(
 ) -> None:
     async with stream:
         uid = peer_uid(stream.socket)
+        # Read the request first, even from a peer about to be refused:
+        # closing with its bytes unread would reset the connection, and the
+        # peer would not see why.
+        request = await _read_request(stream)
         if uid != os.getuid():
             await stream.send_all(
                 _refusal(
@@ -270,7 +274,6 @@ async def _answer(
                 )
             )
             return
-        request = await _read_request(stream)
         if request is None:
             await stream.send_all(_refusal("expected one line of JSON"))
             return

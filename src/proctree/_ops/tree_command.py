@@ -105,14 +105,16 @@ def find_socket(target: str, environ: Mapping[str, str] | None = None) -> Path:
 
 def _socket_of_pid(pid: int, environ: Mapping[str, str] | None) -> Path:
     try:
-        owner = os.stat(f"/proc/{pid}").st_uid
-    except FileNotFoundError:
-        raise Unreachable(f"no process has PID {pid}") from None
-    try:
         folder = runtime_dir(environ)
     except ControlError as exc:
         raise Unreachable(str(exc)) from None
     path = folder / f"{pid}.sock"
+    try:
+        owner = os.stat(f"/proc/{pid}").st_uid
+    except FileNotFoundError:
+        if os.path.lexists(path):
+            raise _stale(path, f"process {pid}") from None
+        raise Unreachable(f"no process has PID {pid}") from None
     if owner != os.getuid():
         raise Unreachable(
             f"process {pid} runs as {_user(owner)}, not as you "
