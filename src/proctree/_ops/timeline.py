@@ -245,7 +245,10 @@ class ShutdownTimeline(Instrument):
         return path
 
     def spans(self) -> list[ShutdownSpan]:
-        """Every recorded process, depth first as the tree is nested."""
+        """Every recorded process, depth first as the tree is nested.
+
+        Siblings come in the order they began closing.
+        """
         start = self._origin()
         critical = set(self._critical())
         out: list[ShutdownSpan] = []

@@ -215,7 +215,10 @@ def render_svg(
     text = figures(spans, path, dropped)
     if left_out:
         text.append("")
-        text.append(f"({left_out} processes not drawn: max_rows={max_rows})")
+        text.append(
+            f"({left_out} processes have no bar of their own: see the "
+            f"'... more' rows; max_rows={max_rows})"
+        )
     height = TOP + ROW_H * (len(rows) + 2) + 10
     height = max(height, TOP + 16 * len(text) + 20)
     width = FIG_X + FIG_W
