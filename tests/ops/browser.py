@@ -39,7 +39,10 @@ def need_browser() -> None:
     except ImportError:
         missing.append("the selenium package")
     if missing:
-        why = f"the browser test needs {', '.join(missing)} (apt-get install chromium chromium-driver)"
+        why = (
+            f"the browser test needs {', '.join(missing)} "
+            "(apt-get install chromium chromium-driver)"
+        )
         if os.environ.get("PROCTREE_REQUIRE_BROWSER") == "1":
             pytest.fail(why)
         pytest.skip(why)

@@ -30,7 +30,8 @@ class Program:
 
     def command(self, line: str) -> None:
         """Send a command and wait for the program to say it is done."""
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
         for answer in self.proc.stdout:
@@ -42,6 +43,8 @@ class Program:
         """SIGTERM, then the exit status and stderr."""
         if self.proc.poll() is None:
             self.proc.terminate()
+        if self.proc.stdin is not None and self.proc.stdin.closed:
+            self.proc.stdin = None
         _, err = self.proc.communicate(timeout=60)
         return self.proc.returncode, err
 
@@ -52,12 +55,22 @@ def env(runtime: Path) -> dict[str, str]:
 
 @contextmanager
 def program(
-    runtime: Path, *args: str, target: str = "commanded", extra: dict[str, str] | None = None
+    runtime: Path,
+    *args: str,
+    target: str = "commanded",
+    extra: dict[str, str] | None = None,
 ) -> Iterator[Program]:
     """Run ``proctree run tests.ops.seeing_targets:TARGET`` until it is ready."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "proctree", "run", f"tests.ops.seeing_targets:{target}",
-         "--tree", *args],
+        [
+            sys.executable,
+            "-m",
+            "proctree",
+            "run",
+            f"tests.ops.seeing_targets:{target}",
+            "--tree",
+            *args,
+        ],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -80,6 +93,8 @@ def program(
     finally:
         if proc.poll() is None:
             proc.kill()
+        if proc.stdin is not None and proc.stdin.closed:
+            proc.stdin = None
         proc.communicate(timeout=60)
 
 

@@ -91,3 +91,12 @@ async def stubborn_shutdown(ready: Ready) -> None:
     db.go(ignores, name="stubborn", grace=0.2)
     db.go(_job, name="polite")
     await ready()
+
+
+async def failing(ready: Ready) -> None:
+    """Ready, then a part fails once its stdin closes."""
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ready)
+        async for _ in _lines():
+            pass
+        raise ValueError("the disk is full")

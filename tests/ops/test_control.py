@@ -32,7 +32,16 @@ def test_tree_prints_the_live_tree_as_text(tmp_path: Path) -> None:
         out = cli(tmp_path, "tree", str(prog.pid))
     assert out.returncode == 0, out.stderr
     names = [line.split(" [")[0].lstrip("│├└─ ") for line in out.stdout.splitlines()]
-    assert names == ["proctree", "commanded", "jobs", "job-0", "job-1", "job-2", "db", "pool"]
+    assert names == [
+        "proctree",
+        "commanded",
+        "jobs",
+        "job-0",
+        "job-1",
+        "job-2",
+        "db",
+        "pool",
+    ]
 
 
 def test_tree_json_follows_the_schema_and_names_the_program(tmp_path: Path) -> None:
@@ -124,7 +133,13 @@ def test_a_control_path_in_use_by_a_live_program_is_a_bad_argument(
 ) -> None:
     where = tmp_path / "app.sock"
     with program(tmp_path, "--control", str(where)):
-        second = cli(tmp_path, "run", "tests.ops.seeing_targets:commanded", "--control", str(where))
+        second = cli(
+            tmp_path,
+            "run",
+            "tests.ops.seeing_targets:commanded",
+            "--control",
+            str(where),
+        )
     assert second.returncode == 2
     assert "is the control socket of a running program" in second.stderr
 
@@ -184,7 +199,9 @@ def test_tree_of_another_users_program_is_refused(tmp_path: Path) -> None:
         finally:
             theirs.kill()
     assert out.returncode == 1
-    assert f"process {theirs.pid} runs as nobody (uid {NOBODY}), not as you" in out.stderr
+    assert (
+        f"process {theirs.pid} runs as nobody (uid {NOBODY}), not as you" in out.stderr
+    )
 
 
 def _connect_as_nobody(path: Path) -> str:
@@ -284,7 +301,7 @@ def test_run_removes_a_stale_socket_at_its_control_path(tmp_path: Path) -> None:
     s.close()
     with program(tmp_path, "--control", str(where)) as prog:
         out = cli(tmp_path, "tree", str(where))
-        code, err = prog.stop()
+        _code, _err = prog.stop()
     assert out.returncode == 0
     assert f"removed a stale control socket {where}" in prog.early
 
@@ -305,7 +322,9 @@ async def test_a_program_that_exits_before_it_answers(tmp_path: Path) -> None:
             await trio.testing.wait_all_tasks_blocked()  # sent, waiting
             prog.proc.kill()
             prog.proc.wait()
-    assert [str(e) for e in got] == [f"the program at {prog.socket} exited before it answered"]
+    assert [str(e) for e in got] == [
+        f"the program at {prog.socket} exited before it answered"
+    ]
 
 
 async def test_a_program_that_does_not_answer_in_time(
@@ -337,7 +356,11 @@ def test_an_unsafe_runtime_folder_is_refused(tmp_path: Path) -> None:
         runtime_dir({"XDG_RUNTIME_DIR": str(tmp_path)})
     out = subprocess.run(
         [sys.executable, "-m", "proctree", "run", "tests.ops.seeing_targets:commanded"],
-        cwd=ROOT, capture_output=True, text=True, env=env(tmp_path), timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env(tmp_path),
+        timeout=60,
     )
     assert out.returncode == 2
     assert "chmod 700" in out.stderr

@@ -65,7 +65,8 @@ async def test_the_app_serves_the_page_its_files_and_the_document() -> None:
     assert html[:2] == (200, "text/html; charset=utf-8")
     assert b'<script src="page.js">' in html[2]
     assert b"http" not in html[2].replace(b'name="viewport"', b"")  # no CDN
-    assert js[0] == 200 and b"EventSource" in js[2]
+    assert js[0] == 200
+    assert b"EventSource" in js[2]
     assert doc[0] == 200
     names = [e["name"] for e in json.loads(doc[2])["processes"]]
     assert names[:2] == ["app", "worker"]
@@ -114,7 +115,10 @@ def test_a_bad_source_or_interval_is_refused() -> None:
 def _serve(runtime: Path, pid: int) -> tuple[subprocess.Popen[str], str]:
     serving = subprocess.Popen(
         [sys.executable, "-m", "proctree", "tree", str(pid), "--serve", "127.0.0.1:0"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env=env(runtime),
     )
     assert serving.stdout is not None
@@ -136,24 +140,35 @@ def test_the_page_in_a_browser_shows_a_process_then_shows_it_closed(
             wait = WebDriverWait(browser, 30)
 
             def state_of(name: str) -> str | None:
-                rows = browser.find_elements(By.CSS_SELECTOR, f'.row[data-name="{name}"]')
+                rows = browser.find_elements(
+                    By.CSS_SELECTOR, f'.row[data-name="{name}"]'
+                )
                 return rows[0].get_attribute("data-state") if rows else None
 
             wait.until(lambda _: state_of("job-1") == "RUNNING")
             row = browser.find_element(By.CSS_SELECTOR, '.row[data-name="job-1"]')
-            assert "go" in row.text and "up " in row.text
+            assert "go" in row.text
+            assert "up " in row.text
             assert browser.find_element(By.ID, "status").text == "live"
             prog.command("close job-1")
             wait.until(lambda _: state_of("job-1") == "CLOSED")
-            closed = browser.find_element(By.CSS_SELECTOR, '.row.closed[data-name="job-1"]')
+            closed = browser.find_element(
+                By.CSS_SELECTOR, '.row.closed[data-name="job-1"]'
+            )
             assert "requested" in closed.text
             # Collapsing "jobs" hides its children; opening shows them again.
-            browser.find_element(By.CSS_SELECTOR, '.row[data-name="jobs"] .toggle').click()
+            browser.find_element(
+                By.CSS_SELECTOR, '.row[data-name="jobs"] .toggle'
+            ).click()
             wait.until(lambda _: state_of("job-0") is None)
-            browser.find_element(By.CSS_SELECTOR, '.row[data-name="jobs"] .toggle').click()
+            browser.find_element(
+                By.CSS_SELECTOR, '.row[data-name="jobs"] .toggle'
+            ).click()
             wait.until(lambda _: state_of("job-0") == "RUNNING")
             prog.stop()
-            wait.until(lambda _: "program gone" in browser.find_element(By.ID, "status").text)
+            wait.until(
+                lambda _: "program gone" in browser.find_element(By.ID, "status").text
+            )
         finally:
             serving.terminate()
             serving.communicate(timeout=30)

@@ -38,7 +38,13 @@ async def test_it_records_closing_teardown_forced_and_closed_times(
     await _slow_shutdown(timeline)
     spans = {s.path: s for s in timeline.spans()}
     # Siblings come in the order they began closing.
-    assert set(spans) == {"app", "app/db", "app/db/stubborn", "app/db/polite", "app/http"}
+    assert set(spans) == {
+        "app",
+        "app/db",
+        "app/db/stubborn",
+        "app/db/polite",
+        "app/http",
+    }
     stubborn = spans["app/db/stubborn"]
     assert (stubborn.closing, stubborn.forced, stubborn.closed) == (0, 3, 3)
     db = spans["app/db"]
@@ -80,10 +86,16 @@ async def test_the_figures_say_how_long_and_who_held_it(
     text = timeline.summary()
     assert text.startswith("Shutdown: 5.000 s (app began closing: body ended)")
     assert "5 processes recorded, 1 forced after their grace, 0 failed" in text
-    assert "db:    0.000 ->   5.000 s: waited 3.000 s for stubborn, teardown 2.000 s" in text
+    assert (
+        "db:    0.000 ->   5.000 s: waited 3.000 s for stubborn, teardown 2.000 s"
+        in text
+    )
     assert "own task 3.000 s (forced after its grace at 3.000 s)" in text
     assert "Slowest teardowns:\n  app/db: 2.000 s" in text
-    assert "Forced after their grace:\n  app/db/stubborn: at 3.000 s, ended at 3.000 s" in text
+    assert (
+        "Forced after their grace:\n  app/db/stubborn: at 3.000 s, ended at 3.000 s"
+        in text
+    )
 
 
 async def test_the_svg_is_one_well_formed_document_with_a_bar_per_process(
@@ -93,13 +105,17 @@ async def test_the_svg_is_one_well_formed_document_with_a_bar_per_process(
     await _slow_shutdown(timeline)
     svg = timeline.render_svg()
     dom = xml.dom.minidom.parseString(svg)
-    titles = [t.firstChild.data for t in dom.getElementsByTagName("title") if t.firstChild]
+    titles = [
+        t.firstChild.data for t in dom.getElementsByTagName("title") if t.firstChild
+    ]
     assert sum(1 for t in titles if t.startswith("app")) == 5
     assert "#e6550d" in svg  # the overrun
     assert "forced after its grace at 3.000 s" in svg
 
 
-async def test_the_html_page_fetches_nothing(autojump_clock: trio.testing.MockClock) -> None:
+async def test_the_html_page_fetches_nothing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     timeline = proctree.ShutdownTimeline()
     await _slow_shutdown(timeline)
     page = timeline.render()
@@ -153,7 +169,9 @@ async def test_a_deep_chain_is_recorded_without_recursion(
     assert max(s.depth for s in timeline.spans()) == 4999
 
 
-async def test_a_failure_shows_in_the_figures(autojump_clock: trio.testing.MockClock) -> None:
+async def test_a_failure_shows_in_the_figures(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async def fails(proc: proctree.Process) -> None:
         raise ValueError("disk full")
 
@@ -168,5 +186,6 @@ async def test_a_failure_shows_in_the_figures(autojump_clock: trio.testing.MockC
 def test_an_empty_timeline_says_so() -> None:
     timeline = proctree.ShutdownTimeline()
     assert timeline.summary() == "No process closed while the timeline was recording."
-    assert timeline.spans() == [] and timeline.critical_path() == []
+    assert timeline.spans() == []
+    assert timeline.critical_path() == []
     xml.dom.minidom.parseString(timeline.render_svg())

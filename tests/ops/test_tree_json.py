@@ -78,7 +78,9 @@ def test_every_entry_has_the_documented_fields() -> None:
             return tree_document(
                 proctree.tree(root),
                 program={"pid": 1},
-                closed=[ClosedEntry("old", "app/old", 0.0, 1.0, "requested", None, False)],
+                closed=[
+                    ClosedEntry("old", "app/old", 0.0, 1.0, "requested", None, False)
+                ],
             )
 
     doc = trio.run(main)
@@ -104,9 +106,19 @@ def test_the_schema_page_documents_exactly_the_fields() -> None:
 
 def _doc(**changes: object) -> dict[str, object]:
     entry = {
-        "id": 0, "parent": None, "name": "a", "state": "RUNNING", "kind": "root",
-        "uptime": 1.0, "restarts": 0, "key": None, "close_reason": None,
-        "error": None, "overran_grace": False, "waits_for": [], "closes": [],
+        "id": 0,
+        "parent": None,
+        "name": "a",
+        "state": "RUNNING",
+        "kind": "root",
+        "uptime": 1.0,
+        "restarts": 0,
+        "key": None,
+        "close_reason": None,
+        "error": None,
+        "overran_grace": False,
+        "waits_for": [],
+        "closes": [],
     }
     doc: dict[str, object] = {"schema": SCHEMA, "processes": [entry]}
     for name, value in changes.items():
@@ -141,16 +153,28 @@ def test_a_later_minor_version_is_read() -> None:
 
 def test_a_parent_must_come_before_its_child() -> None:
     doc = _doc()
-    doc["processes"] = [*doc["processes"], {**doc["processes"][0], "id": 1, "parent": 5}]  # type: ignore[list-item]
+    doc["processes"] = [
+        *doc["processes"],
+        {**doc["processes"][0], "id": 1, "parent": 5},
+    ]  # type: ignore[list-item]
     with pytest.raises(DocumentError, match="id of an earlier entry"):
         snapshot_from_document(doc)
 
 
 def test_the_text_view_lists_the_processes_closed_lately() -> None:
-    doc = _doc(recently_closed=[
-        {"name": "job", "path": "a/job", "closed_ago": 2.0, "lifetime": 5.0,
-         "close_reason": "requested", "error": "ValueError: x", "overran_grace": True}
-    ])
+    doc = _doc(
+        recently_closed=[
+            {
+                "name": "job",
+                "path": "a/job",
+                "closed_ago": 2.0,
+                "lifetime": 5.0,
+                "close_reason": "requested",
+                "error": "ValueError: x",
+                "overran_grace": True,
+            }
+        ]
+    )
     text = render_document(doc, "text")
     assert text.splitlines() == [
         "a [RUNNING] root, up 1.0s",

@@ -36,11 +36,11 @@ from .node import background as background
 from .node import check_process as check_process
 from .node import first_parent as first_parent
 from .protocols import Ready as Ready
-from .reasons import REASONS as REASONS
 from .protocols import RunFn as RunFn
 from .protocols import Runner as Runner
 from .protocols import RunnerObject as RunnerObject
 from .protocols import Teardown as Teardown
+from .reasons import REASONS as REASONS
 from .root import host_of as host_of
 from .root import open_root as open_root
 from .root import with_signals as with_signals

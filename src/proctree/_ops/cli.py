@@ -18,7 +18,7 @@ from typing import Any
 
 import trio
 
-from .._core import DEFAULT_GRACE, Instrument, Process
+from .._core import DEFAULT_GRACE, Instrument, Process, Runner
 from .control_server import CloseLog, ControlError, bind_control, serve_control
 from .demo import run_demo
 from .logging_instrument import LoggingInstrument
@@ -191,7 +191,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _run_target(
     args: argparse.Namespace,
-    runner: object,
+    runner: Runner,
     level: int,
     write: Callable[[str], None],
     seeing: tuple[Instrument, ...],
@@ -299,8 +299,9 @@ def _add_seeing_commands(commands: argparse._SubParsersAction[Any]) -> None:
 def _seeing_for_run(
     args: argparse.Namespace, write: Callable[[str], None]
 ) -> tuple[tuple[Instrument, ...], list[tuple[str, Helper]], Callable[[], None]]:
-    """The instruments and helpers of --control and --shutdown-report, and
-    what to do once the program has ended.
+    """The instruments and helpers of --control and --shutdown-report.
+
+    Also returns what to do once the program has ended.
 
     Raises:
         ControlError: the control socket cannot be made.

@@ -36,6 +36,7 @@ from .._core import (
     close_reason,
     tree,
 )
+from .timeline import describe
 from .tree_json import ClosedEntry, tree_document
 
 __all__ = [
@@ -222,7 +223,7 @@ class CloseLog(Instrument):
                 closed_at=trio.current_time(),
                 lifetime=duration,
                 close_reason=close_reason(process),
-                error=None if error is None else f"{type(error).__name__}: {error}",
+                error=None if error is None else describe(error),
                 overran_grace=process.overran_grace,
             )
         )
@@ -329,4 +330,3 @@ def list_sockets(folder: Path) -> Iterator[Path]:
     for entry in sorted(folder.iterdir()):
         if entry.suffix == ".sock" and entry.stem.isdigit():
             yield entry
-

@@ -16,9 +16,16 @@ from typing import Final, final
 import attrs
 import trio
 
-from .._core import Instrument, Process, close_reason, first_parent, forced_at
+from .._core import (
+    Instrument,
+    Process,
+    close_reason,
+    first_parent,
+    forced_at,
+    leaf_exceptions,
+)
 
-__all__ = ["ShutdownSpan", "ShutdownTimeline"]
+__all__ = ["ShutdownSpan", "ShutdownTimeline", "describe"]
 
 _NEVER: Final = math.inf
 
@@ -52,6 +59,11 @@ class _Span:
         self.reason: str | None = None
         if parent is not None:
             parent.children[self] = None
+
+
+def describe(error: BaseException) -> str:
+    """``Type: message`` of each exception inside ``error``, joined by ``; ``."""
+    return "; ".join(f"{type(e).__name__}: {e}" for e in leaf_exceptions(error))
 
 
 def _opt(value: float, start: float) -> float | None:
@@ -186,7 +198,7 @@ class ShutdownTimeline(Instrument):
         span = self._open.pop(id(process), None) or _Span(process.name, None)
         span.closed_at = trio.current_time()
         if error is not None:
-            span.error = f"{type(error).__name__}: {error}"
+            span.error = describe(error)
         if not self._record_all and self._top is None and not span.children:
             # Closed before the shutdown began: not part of it.
             self._dropped += 1
@@ -200,7 +212,7 @@ class ShutdownTimeline(Instrument):
 
     @property
     def start(self) -> float | None:
-        """trio's clock when the shutdown began, or None if it has not."""
+        """Trio's clock when the shutdown began, or None if it has not."""
         return None if self._start == _NEVER else self._start
 
     @property
@@ -300,8 +312,11 @@ class ShutdownTimeline(Instrument):
         )
 
     def summary(self) -> str:
-        """The figures, as text: the shutdown's length, its critical path, the
-        slowest teardowns and who was forced."""
+        """The figures, as text.
+
+        The shutdown's length, its critical path, the slowest teardowns and
+        who was forced after their grace.
+        """
         from .timeline_svg import figures
 
         return "\n".join(figures(self.spans(), self.critical_path(), self._dropped))

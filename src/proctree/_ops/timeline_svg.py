@@ -76,6 +76,7 @@ def _rows(spans: Sequence[ShutdownSpan], max_rows: int) -> tuple[list[_Row], int
         drawn += 1
         mine = kids[item]
         if len(mine) > PER_PARENT:
+
             def weight(i: int) -> tuple[bool, float]:
                 s = spans[i]
                 return (s.critical, s.duration if s.duration is not None else math.inf)
@@ -88,8 +89,12 @@ def _rows(spans: Sequence[ShutdownSpan], max_rows: int) -> tuple[list[_Row], int
                     None,
                     span.depth + 1,
                     count=len(rest),
-                    first=min((s.closing for s in rest if s.closing is not None), default=None),
-                    last=max((s.closed for s in rest if s.closed is not None), default=None),
+                    first=min(
+                        (s.closing for s in rest if s.closing is not None), default=None
+                    ),
+                    last=max(
+                        (s.closed for s in rest if s.closed is not None), default=None
+                    ),
                 )
             )
             stack.extend(reversed(keep))
@@ -107,7 +112,9 @@ def _holders(path: Sequence[ShutdownSpan]) -> list[str]:
         released = span.teardown if span.teardown is not None else span.closed
         parts = []
         if released is not None:
-            child_done = nxt.closed if nxt is not None and nxt.closed is not None else closing
+            child_done = (
+                nxt.closed if nxt is not None and nxt.closed is not None else closing
+            )
             waited = max(0.0, min(child_done, released) - closing)
             own = max(0.0, released - max(child_done, closing))
             if nxt is not None and waited > 0:
@@ -135,8 +142,10 @@ def figures(
     top = path[0] if path else spans[0]
     lines = []
     if top.closed is not None and top.closing is not None:
-        lines.append(f"Shutdown: {top.closed - top.closing:.3f} s ({top.name} began "
-                     f"closing: {top.reason or 'unknown'})")
+        lines.append(
+            f"Shutdown: {top.closed - top.closing:.3f} s ({top.name} began "
+            f"closing: {top.reason or 'unknown'})"
+        )
     else:
         lines.append(f"Shutdown: not over ({top.name} is still open)")
     forced = [s for s in spans if s.forced is not None]
@@ -164,7 +173,11 @@ def figures(
         lines.append("")
         lines.append("Forced after their grace:")
         for s in forced[:10]:
-            end = f", ended at {s.ended_forced:.3f} s" if s.ended_forced is not None else ""
+            end = (
+                f", ended at {s.ended_forced:.3f} s"
+                if s.ended_forced is not None
+                else ""
+            )
             lines.append(f"  {s.path}: at {s.forced:.3f} s{end}")
         if len(forced) > 10:
             lines.append(f"  ... and {len(forced) - 10} more")
@@ -231,7 +244,8 @@ def render_svg(
         f'viewBox="0 0 {width} {height}" font-family="monospace" font-size="12">',
         "<title>proctree shutdown timeline</title>",
         f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
-        '<text x="10" y="18" font-size="14" font-weight="bold">proctree: shutdown timeline</text>',
+        '<text x="10" y="18" font-size="14" font-weight="bold">'
+        "proctree: shutdown timeline</text>",
     ]
     legend = [
         (WAIT, "closing (children, own task)"),
@@ -249,10 +263,13 @@ def render_svg(
     while tick <= total * 1.0001:
         tx = x(tick)
         out.append(
-            f'<line x1="{tx:.1f}" y1="{TOP - 8}" x2="{tx:.1f}" y2="{TOP + ROW_H * len(rows)}" '
+            f'<line x1="{tx:.1f}" y1="{TOP - 8}" x2="{tx:.1f}" '
+            f'y2="{TOP + ROW_H * len(rows)}" '
             'stroke="#e0e0e0"/>'
         )
-        out.append(f'<text x="{tx:.1f}" y="{TOP - 12}" text-anchor="middle">{tick:g}s</text>')
+        out.append(
+            f'<text x="{tx:.1f}" y="{TOP - 12}" text-anchor="middle">{tick:g}s</text>'
+        )
         tick += step
     for n, row in enumerate(rows):
         y = TOP + n * ROW_H
@@ -260,18 +277,23 @@ def render_svg(
         span = row.span
         if span is None:
             label = f"... {row.count} more"
-            out.append(f'<text x="{indent}" y="{y + 13}" fill="#777">{escape(label)}</text>')
+            out.append(
+                f'<text x="{indent}" y="{y + 13}" fill="#777">{escape(label)}</text>'
+            )
             if row.first is not None and row.last is not None:
                 out.append(
-                    f'<rect x="{x(row.first):.1f}" y="{y + 6}" width="{max(1.0, x(row.last) - x(row.first)):.1f}" '
-                    f'height="4" fill="#cccccc"><title>{row.count} processes closing from '
+                    f'<rect x="{x(row.first):.1f}" y="{y + 6}" '
+                    f'width="{max(1.0, x(row.last) - x(row.first)):.1f}" '
+                    f'height="4" fill="#cccccc"><title>{row.count} processes '
+                    f"closing from "
                     f"{_s(row.first)} to {_s(row.last)}</title></rect>"
                 )
             continue
         weight = ' font-weight="bold"' if span.critical else ""
         colour = FAILED if span.error else "#222"
         out.append(
-            f'<text x="{indent}" y="{y + 13}" fill="{colour}"{weight}>{escape(span.name[:40])}</text>'
+            f'<text x="{indent}" y="{y + 13}" fill="{colour}"{weight}>'
+            f"{escape(span.name[:40])}</text>"
         )
         start = span.closing if span.closing is not None else 0.0
         end = span.closed if span.closed is not None else total
@@ -284,14 +306,16 @@ def render_svg(
             )
         stroke = f' stroke="{FAILED}" stroke-width="1.5"' if span.error else ""
         out.append(
-            f'<rect x="{bar_x:.1f}" y="{y + 3}" width="{bar_w:.1f}" height="{ROW_H - 6}" '
+            f'<rect x="{bar_x:.1f}" y="{y + 3}" width="{bar_w:.1f}" '
+            f'height="{ROW_H - 6}" '
             f'fill="{WAIT}"{stroke}/>'
         )
         if span.forced is not None:
             until = span.ended_forced if span.ended_forced is not None else end
             out.append(
                 f'<rect x="{x(span.forced):.1f}" y="{y + 3}" '
-                f'width="{max(1.0, x(until) - x(span.forced)):.1f}" height="{ROW_H - 6}" '
+                f'width="{max(1.0, x(until) - x(span.forced)):.1f}" '
+                f'height="{ROW_H - 6}" '
                 f'fill="{OVERRUN}"/>'
             )
         if span.teardown is not None:
@@ -307,7 +331,8 @@ def render_svg(
         out.append("</g>")
     for n, line in enumerate(text):
         out.append(
-            f'<text x="{FIG_X}" y="{TOP + n * 16}" xml:space="preserve">{escape(line)}</text>'
+            f'<text x="{FIG_X}" y="{TOP + n * 16}" xml:space="preserve">'
+            f"{escape(line)}</text>"
         )
     out.append("</svg>")
     return "\n".join(out) + "\n"
@@ -324,7 +349,7 @@ def render_html(
     svg = render_svg(spans, path, dropped, max_rows=max_rows)
     text = "\n".join(figures(spans, path, dropped))
     return (
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         "<title>proctree shutdown timeline</title>"
         "<style>body{font-family:monospace;margin:16px}"
         "pre{background:#f6f8fa;padding:8px;border:1px solid #d0d7de}"

@@ -194,6 +194,10 @@ async def fetch(
     return answer
 
 
+async def _ping(path: Path, timeout: float) -> dict[str, Any]:
+    return await fetch(path, "ping", timeout=timeout)
+
+
 @final
 class Program:
     """One line of ``proctree ps``."""
@@ -224,7 +228,7 @@ def list_programs(
     found = []
     for path in list_sockets(folder):
         try:
-            facts = trio.run(lambda p=path: fetch(p, "ping", timeout=timeout))
+            facts = trio.run(_ping, path, timeout)
         except Unreachable as exc:
             write(f"proctree ps: {exc}")
             continue

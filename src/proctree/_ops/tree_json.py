@@ -233,7 +233,7 @@ def snapshot_from_document(doc: Mapping[str, Any]) -> ProcessInfo:
 
 def _field(entry: Mapping[str, Any], i: int, name: str, kind: Any) -> Any:
     value = entry.get(name)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise DocumentError(f"processes[{i}].{name} is missing or of the wrong type")
     return value
 

@@ -82,8 +82,10 @@ class TreePage:
         self._files = {name: _page_file(file) for name, (file, _) in _FILES.items()}
 
     async def latest(self) -> tuple[Mapping[str, Any] | None, str | None]:
-        """The current document (or the source's error), fetched at most once
-        per ``interval``."""
+        """The current document, or the source's error.
+
+        The source is asked at most once per ``interval``.
+        """
         async with self._lock:
             if trio.current_time() - self._at >= self.interval:
                 try:
@@ -137,16 +139,34 @@ class TreePage:
                 doc, error = await self.latest()
                 if error is not None:
                     message = f"event: gone\ndata: {json.dumps({'error': error})}\n\n"
-                    await send({"type": "http.response.body", "body": message.encode(), "more_body": True})
+                    await send(
+                        {
+                            "type": "http.response.body",
+                            "body": message.encode(),
+                            "more_body": True,
+                        }
+                    )
                     last = None
                 elif doc is not None and (sig := _signature(doc)) != last:
                     last = sig
                     quiet = 0.0
                     message = f"event: tree\ndata: {json.dumps(doc)}\n\n"
-                    await send({"type": "http.response.body", "body": message.encode(), "more_body": True})
+                    await send(
+                        {
+                            "type": "http.response.body",
+                            "body": message.encode(),
+                            "more_body": True,
+                        }
+                    )
                 elif quiet >= _KEEPALIVE:
                     quiet = 0.0
-                    await send({"type": "http.response.body", "body": b": keepalive\n\n", "more_body": True})
+                    await send(
+                        {
+                            "type": "http.response.body",
+                            "body": b": keepalive\n\n",
+                            "more_body": True,
+                        }
+                    )
                 await trio.sleep(self.interval)
                 quiet += self.interval
 
@@ -201,7 +221,11 @@ def tree_page_app(source: Source, *, interval: float = 1.0) -> TreePage:
         ValueError: ``interval`` is not a positive number.
     """
     if not callable(source):
-        raise TypeError(f"tree_page_app(): source must be an async function, got {source!r}")
+        raise TypeError(
+            f"tree_page_app(): source must be an async function, got {source!r}"
+        )
     if not isinstance(interval, int | float) or not interval > 0:
-        raise ValueError(f"tree_page_app(): interval must be > 0 seconds, got {interval!r}")
+        raise ValueError(
+            f"tree_page_app(): interval must be > 0 seconds, got {interval!r}"
+        )
     return TreePage(source, float(interval))
