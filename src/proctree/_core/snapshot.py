@@ -126,22 +126,27 @@ def tree(top: Process) -> ProcessInfo:
         stack.extend(reversed(mine))
     infos: dict[Process, ProcessInfo] = {}
     for p, f, mine in reversed(order):
-        # A set: a process may have 100,000 children.
-        tree_children = set(mine)
-        others = [(q, c, w) for q, c, w in f.edges if q not in tree_children]
-        error = p.error
+        waits_for: tuple[str, ...] = ()
+        closes: tuple[str, ...] = ()
+        if len(mine) != len(f.edges):  # DAG edges besides the tree's (rare)
+            # A set: a process may have 100,000 children.
+            tree_children = set(mine)
+            others = [(q, c, w) for q, c, w in f.edges if q not in tree_children]
+            waits_for = tuple(_where(q, paths) for q, _c, w in others if w)
+            closes = tuple(_where(q, paths) for q, c, w in others if c and not w)
+        error = p._error
         infos[p] = ProcessInfo(
             name=p.name,
             path=paths[p],
-            state=p.state,
+            state=p._state,
             kind=f.kind,
             uptime=max(0.0, now - f.born),
-            children=tuple(infos[q] for q in mine),
-            waits_for=tuple(_where(q, paths) for q, _c, w in others if w),
-            closes=tuple(_where(q, paths) for q, c, w in others if c and not w),
+            children=tuple([infos[q] for q in mine]),
+            waits_for=waits_for,
+            closes=closes,
             restarts=f.restarts,
             error=None if error is None else f"{type(error).__name__}: {error}",
-            overran_grace=p.overran_grace,
+            overran_grace=p._overran,
             key=f.key,
             close_reason=p._why,
         )
