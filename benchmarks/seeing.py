@@ -144,7 +144,6 @@ def bench_page(n: int) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
-
     from tests.ops.browser import chromium
 
     runtime = tempfile.mkdtemp(prefix="proctree-bench-")
@@ -233,7 +232,7 @@ def main() -> int:
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        kind, n, flag = args.worker
+        _kind, n, flag = args.worker
         _close_worker(int(n), flag == "1")
         return 0
     results: dict[str, Any] = {}

@@ -28,7 +28,6 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
-
     from tests.ops.browser import chromium
 
     STATIC.mkdir(exist_ok=True)
@@ -36,16 +35,39 @@ def main() -> int:
     env = {**os.environ, "XDG_RUNTIME_DIR": runtime, "PYTHONPATH": str(ROOT)}
     report = Path(runtime) / "shutdown.svg"
     program = subprocess.Popen(
-        [sys.executable, "-m", "proctree", "run", "docs.picture_app:app",
-         "--shutdown-report", str(report), "--grace", "1.5"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "proctree",
+            "run",
+            "docs.picture_app:app",
+            "--shutdown-report",
+            str(report),
+            "--grace",
+            "1.5",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     assert program.stdout is not None
     assert program.stdout.readline().strip() == "serving"
     serving = subprocess.Popen(
-        [sys.executable, "-m", "proctree", "tree", str(program.pid), "--serve",
-         "127.0.0.1:0"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "proctree",
+            "tree",
+            str(program.pid),
+            "--serve",
+            "127.0.0.1:0",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         assert serving.stdout is not None
@@ -54,7 +76,9 @@ def main() -> int:
             browser.get(url)
             wait = WebDriverWait(browser, 30)
             wait.until(
-                lambda b: b.find_elements(By.CSS_SELECTOR, '.row.closed[data-name="conn-1"]')
+                lambda b: b.find_elements(
+                    By.CSS_SELECTOR, '.row.closed[data-name="conn-1"]'
+                )
             )
             browser.save_screenshot(str(STATIC / "live-page.png"))
     finally:

@@ -56,6 +56,7 @@ from ._ops import LoggingInstrument as LoggingInstrument
 from ._ops import ShutdownSpan as ShutdownSpan
 from ._ops import ShutdownTimeline as ShutdownTimeline
 from ._ops import SystemdNotifier as SystemdNotifier
+from ._ops import TreeDocumentError as TreeDocumentError
 from ._ops import snapshot_from_document as snapshot_from_document
 from ._ops import tree_document as tree_document
 from ._ops import tree_page_app as tree_page_app
@@ -138,6 +139,7 @@ __all__ = [
     "Table",
     "TableError",
     "TerminateTree",
+    "TreeDocumentError",
     "asgi_server",
     "background",
     "chain",

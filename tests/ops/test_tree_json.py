@@ -18,7 +18,7 @@ from proctree._ops.tree_json import (
     PROCESS_FIELDS,
     SCHEMA,
     ClosedEntry,
-    DocumentError,
+    TreeDocumentError,
     render_document,
     snapshot_from_document,
     tree_document,
@@ -143,7 +143,7 @@ def _doc(**changes: object) -> dict[str, object]:
     ],
 )
 def test_a_bad_document_is_a_clear_error(doc: object, message: str) -> None:
-    with pytest.raises(DocumentError, match=re.escape(message)):
+    with pytest.raises(TreeDocumentError, match=re.escape(message)):
         snapshot_from_document(doc)  # type: ignore[arg-type]
 
 
@@ -157,7 +157,7 @@ def test_a_parent_must_come_before_its_child() -> None:
         *doc["processes"],
         {**doc["processes"][0], "id": 1, "parent": 5},
     ]  # type: ignore[list-item]
-    with pytest.raises(DocumentError, match="id of an earlier entry"):
+    with pytest.raises(TreeDocumentError, match="id of an earlier entry"):
         snapshot_from_document(doc)
 
 
@@ -184,3 +184,10 @@ def test_the_text_view_lists_the_processes_closed_lately() -> None:
     assert render_document(doc, "dot").startswith("digraph proctree {")
     with pytest.raises(ValueError, match="'text' or 'dot'"):
         render_document(doc, "html")
+
+
+def test_the_example_document_of_the_schema_page_is_read() -> None:
+    example = DOCS.read_text().split("```json\n", 1)[1].split("```", 1)[0]
+    snapshot = snapshot_from_document(json.loads(example))
+    assert [info.path for info in snapshot.walk()] == ["proctree", "proctree/app"]
+    assert "conn-7" in render_document(json.loads(example), "text")

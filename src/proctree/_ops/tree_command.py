@@ -28,7 +28,7 @@ from .control_server import (
     list_sockets,
     runtime_dir,
 )
-from .tree_json import DocumentError, check_schema, render_document
+from .tree_json import TreeDocumentError, check_schema, render_document
 
 __all__ = [
     "BadTarget",
@@ -301,7 +301,7 @@ def tree_command(
     except BadTarget as exc:
         _print_error("tree", exc)
         return 2
-    except (Unreachable, DocumentError) as exc:
+    except (Unreachable, TreeDocumentError) as exc:
         _print_error("tree", exc)
         return 1
     return 0

@@ -22,7 +22,7 @@ __all__ = [
     "PROCESS_FIELDS",
     "SCHEMA",
     "ClosedEntry",
-    "DocumentError",
+    "TreeDocumentError",
     "render_document",
     "snapshot_from_document",
     "tree_document",
@@ -60,7 +60,7 @@ CLOSED_FIELDS: Final = (
 """The keys of each entry of ``recently_closed``."""
 
 
-class DocumentError(ProctreeError):
+class TreeDocumentError(ProctreeError):
     """A tree document is not one this proctree can read; the message says why."""
 
 
@@ -85,7 +85,7 @@ def tree_document(
     *,
     now: float | None = None,
     program: Mapping[str, object] | None = None,
-    closed: Iterable[ClosedEntry] = (),
+    closed: Iterable[Any] = (),
 ) -> dict[str, Any]:
     """The JSON document (a dict of plain values) of a tree snapshot.
 
@@ -95,7 +95,8 @@ def tree_document(
             by default, now (then it must be called from trio).
         program: facts about the program (``pid``, ``target``, ...), put
             under the document's ``program`` key.
-        closed: processes that closed a short while ago, oldest first.
+        closed: processes that closed a short while ago, oldest first
+            (what ``proctree run`` keeps of each close).
 
     Returns:
         A dict ready for ``json.dumps``: ``processes`` lists every process
@@ -148,20 +149,22 @@ def tree_document(
 
 def _require(doc: object, what: str) -> Mapping[str, Any]:
     if not isinstance(doc, Mapping):
-        raise DocumentError(f"{what} must be a JSON object, got {type(doc).__name__}")
+        raise TreeDocumentError(
+            f"{what} must be a JSON object, got {type(doc).__name__}"
+        )
     return doc
 
 
 def check_schema(doc: Mapping[str, Any]) -> None:
-    """Raise :class:`DocumentError` unless ``doc`` is of a schema this reads."""
+    """Raise :class:`TreeDocumentError` unless ``doc`` is of a schema this reads."""
     schema = doc.get("schema")
     if not isinstance(schema, str) or not schema.startswith("proctree.tree/"):
-        raise DocumentError(
+        raise TreeDocumentError(
             f"not a proctree tree document (its schema is {schema!r}, "
             f"expected {SCHEMA!r})"
         )
     if schema.split("/", 1)[1].split(".", 1)[0] != SCHEMA.split("/", 1)[1]:
-        raise DocumentError(
+        raise TreeDocumentError(
             f"the program speaks {schema!r} and this proctree reads {SCHEMA!r}: "
             "use the same proctree version on both sides"
         )
@@ -173,14 +176,14 @@ def snapshot_from_document(doc: Mapping[str, Any]) -> ProcessInfo:
     The inverse of :func:`tree_document` for the ``processes`` part.
 
     Raises:
-        DocumentError: the document is not a tree document of a schema this
+        TreeDocumentError: the document is not a tree document of a schema this
             version reads, or an entry is malformed.
     """
     _require(doc, "a tree document")
     check_schema(doc)
     entries = doc.get("processes")
     if not isinstance(entries, Sequence) or not entries:
-        raise DocumentError("a tree document needs a non-empty 'processes' list")
+        raise TreeDocumentError("a tree document needs a non-empty 'processes' list")
     paths: list[str] = []
     kids: list[list[int]] = [[] for _ in entries]
     for i, raw in enumerate(entries):
@@ -189,13 +192,15 @@ def snapshot_from_document(doc: Mapping[str, Any]) -> ProcessInfo:
         name = _field(entry, i, "name", str)
         if parent is None:
             if i != 0:
-                raise DocumentError(f"processes[{i}] has no parent but is not first")
+                raise TreeDocumentError(
+                    f"processes[{i}] has no parent but is not first"
+                )
             paths.append(name)
         elif isinstance(parent, int) and 0 <= parent < i:
             paths.append(f"{paths[parent]}/{name}")
             kids[parent].append(i)
         else:
-            raise DocumentError(
+            raise TreeDocumentError(
                 f"processes[{i}].parent must be the id of an earlier entry, "
                 f"got {parent!r}"
             )
@@ -205,7 +210,7 @@ def snapshot_from_document(doc: Mapping[str, Any]) -> ProcessInfo:
         try:
             state = State[_field(entry, i, "state", str)]
         except KeyError:
-            raise DocumentError(
+            raise TreeDocumentError(
                 f"processes[{i}].state is not a state: {entry['state']!r}"
             ) from None
         children = tuple(infos[k] for k in kids[i])
@@ -234,14 +239,16 @@ def snapshot_from_document(doc: Mapping[str, Any]) -> ProcessInfo:
 def _field(entry: Mapping[str, Any], i: int, name: str, kind: Any) -> Any:
     value = entry.get(name)
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise DocumentError(f"processes[{i}].{name} is missing or of the wrong type")
+        raise TreeDocumentError(
+            f"processes[{i}].{name} is missing or of the wrong type"
+        )
     return value
 
 
 def _optional(entry: Mapping[str, Any], i: int, name: str) -> str | None:
     value = entry.get(name)
     if value is not None and not isinstance(value, str):
-        raise DocumentError(f"processes[{i}].{name} must be a string or null")
+        raise TreeDocumentError(f"processes[{i}].{name} must be a string or null")
     return value
 
 
@@ -251,7 +258,7 @@ def render_document(doc: Mapping[str, Any], view: str, *, colour: bool = False) 
     The text view ends with the processes that closed a short while ago.
 
     Raises:
-        DocumentError: the document cannot be read.
+        TreeDocumentError: the document cannot be read.
         ValueError: ``view`` is neither ``"text"`` nor ``"dot"``.
     """
     snapshot = snapshot_from_document(doc)

@@ -20,6 +20,7 @@ from typing import Any, Final, final
 import trio
 
 from .._core import ProctreeError
+from .._leaves import ASGIApp
 
 __all__ = ["TreePage", "tree_page_app"]
 
@@ -204,7 +205,7 @@ async def _lifespan(receive: Any, send: Any) -> None:
             return
 
 
-def tree_page_app(source: Source, *, interval: float = 1.0) -> TreePage:
+def tree_page_app(source: Source, *, interval: float = 1.0) -> ASGIApp:
     """The live page of a tree, as an ASGI application.
 
     Args:

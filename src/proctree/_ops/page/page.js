@@ -9,7 +9,7 @@
   const programBox = document.getElementById("program");
   const filterBox = document.getElementById("filter");
   const PAGE = 200; // children shown under one process before "show more"
-  const OPEN_DEPTH = 3; // opened by default down to this depth...
+  const OPEN_DEPTH = 8; // opened by default down to this depth...
   const OPEN_WIDTH = 100; // ...when a process has at most this many children
 
   let current = null; // {nodes, orphans, doc}
