@@ -54,7 +54,13 @@ from ._leaves import grpc_server as grpc_server
 from ._leaves import os_process as os_process
 from ._leaves import tcp_server as tcp_server
 from ._ops import LoggingInstrument as LoggingInstrument
+from ._ops import ShutdownSpan as ShutdownSpan
+from ._ops import ShutdownTimeline as ShutdownTimeline
 from ._ops import SystemdNotifier as SystemdNotifier
+from ._ops import TreeDocumentError as TreeDocumentError
+from ._ops import snapshot_from_document as snapshot_from_document
+from ._ops import tree_document as tree_document
+from ._ops import tree_page_app as tree_page_app
 from ._schedule import move_on_closing as move_on_closing
 from ._schedule import open_child as open_child
 from ._schedule import with_deadline as with_deadline
@@ -137,6 +143,8 @@ __all__ = [
     "RunnerObject",
     "RunnerSpec",
     "Service",
+    "ShutdownSpan",
+    "ShutdownTimeline",
     "SqliteTable",
     "StartError",
     "StartTimeoutError",
@@ -150,6 +158,7 @@ __all__ = [
     "Table",
     "TableError",
     "TerminateTree",
+    "TreeDocumentError",
     "asgi_server",
     "background",
     "chain",
@@ -171,12 +180,15 @@ __all__ = [
     "render_dot",
     "render_text",
     "sequential",
+    "snapshot_from_document",
     "spawn",
     "spawn_child",
     "start_stop",
     "tcp_server",
     "testing",
     "tree",
+    "tree_document",
+    "tree_page_app",
     "with_deadline",
     "with_parent",
     "with_signals",

@@ -7,7 +7,7 @@ import math
 import os
 import signal
 import traceback
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import final
 
 import trio
@@ -45,6 +45,11 @@ FORCED_BY_SIGNAL = "proctree: a second signal forced the shutdown"
 shutdown (both then exit with status 1)."""
 
 Write = Callable[[str], object]
+
+Helper = Callable[[Process, Process], Awaitable[object]]
+"""``async def fn(proc, root)``: a helper ``proctree run`` starts beside the
+runner, under :func:`~proctree.background` with no grace (the control
+socket is one)."""
 
 
 class TargetError(ProctreeError):
@@ -180,12 +185,14 @@ async def run_target(
     write: Write,
     instruments: tuple[Instrument, ...] = (),
     notifier: SystemdNotifier | None = None,
+    helpers: Sequence[tuple[str, Helper]] = (),
 ) -> int:
     """Run ``runner`` until it ends or a signal stops it; return the exit status.
 
     0 after a clean stop; 1 if the runner failed (each failure and the path
     of the process that raised it are written with ``write``) or a second
-    signal forced the shutdown.
+    signal forced the shutdown. ``helpers`` are ``(name, fn)`` pairs, each
+    started as ``fn(proc, root)`` under ``background()`` before the runner.
 
     ``grace`` bounds the stop (contract 6): every process is forced at the
     latest ``grace`` seconds after the shutdown begins, each one earlier if
@@ -214,6 +221,8 @@ async def run_target(
                     grace=0,
                     name="sigusr1",
                 )
+                for helper_name, helper in helpers:
+                    go(helper, root, parent=background(), grace=0, name=helper_name)
                 app = new_process(runner, parent=root)
                 await app.start()
                 notifier.notify("READY=1", f"STATUS=running {app.name}")
