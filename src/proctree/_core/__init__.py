@@ -10,6 +10,7 @@ from .checks import check_grace as check_grace
 from .checks import check_name as check_name
 from .checks import check_seconds as check_seconds
 from .control import close_by as close_by
+from .control import close_reason as close_reason
 from .control import current_or_none as current_or_none
 from .control import current_process as current_process
 from .control import forced_at as forced_at
@@ -39,10 +40,12 @@ from .instrument import Instrument as Instrument
 from .node import Process as Process
 from .node import background as background
 from .node import check_process as check_process
+from .node import first_parent as first_parent
 from .protocols import Ready as Ready
 from .protocols import RunFn as RunFn
 from .protocols import Runner as Runner
 from .protocols import RunnerObject as RunnerObject
+from .reasons import REASONS as REASONS
 from .root import host_of as host_of
 from .root import open_root as open_root
 from .root import with_signals as with_signals

@@ -22,6 +22,7 @@ from .state import State
 
 __all__ = [
     "close_by",
+    "close_reason",
     "current_or_none",
     "current_process",
     "forced_at",
@@ -137,6 +138,11 @@ def release_close(parent: Process, child: Process) -> None:
 def close_by(p: Process, deadline: float | None) -> None:
     """Ask ``p`` to close; its subtree is forced at ``deadline`` (None: own graces)."""
     drive([(p, deadline)], [])
+
+
+def close_reason(p: Process) -> str | None:
+    """Why ``p`` began closing (a phrase from ``reasons.py``), or None if open."""
+    return p._why
 
 
 def forced_at(p: Process) -> float | None:

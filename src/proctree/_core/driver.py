@@ -19,6 +19,7 @@ from .current import CURRENT, InTeardown
 from .edges import CLOSE, WAIT, add_edge, remove_up, ups_of
 from .host import emit
 from .overruns import note_overrun
+from .reasons import FAILED, FAILURE_BELOW, PARENT, REQUESTED, RETURNED
 from .state import State
 
 if TYPE_CHECKING:
@@ -76,6 +77,8 @@ def drive(closes: list[tuple[Process, float | None]], settles: list[Process]) ->
                 if deadline is not None and deadline < forced:
                     forced = deadline
                 first = True
+                if p._why is None:
+                    p._why = _reason(p)
                 p._state = _CLOSING
                 ev = p._closing_ev
                 if ev is not None:
@@ -112,6 +115,22 @@ def drive(closes: list[tuple[Process, float | None]], settles: list[Process]) ->
                         closes.append((child, deadline))
         if settles:
             _settle(settles.pop(), closes, settles)
+
+
+def _reason(p: Process) -> str:
+    """Why ``p``, still open, is being closed now (when no caller said)."""
+    if p._error is not None:
+        return FAILED
+    ups = p._ups
+    if ups is not None:
+        for u in ups_of(p):
+            if u._state is _CLOSING:
+                siblings = u._children
+                if siblings is not None and siblings.get(p, 0) & CLOSE:
+                    return PARENT
+    if p._auto_close and not p._task_alive:
+        return RETURNED
+    return REQUESTED
 
 
 def _settle(
@@ -241,6 +260,9 @@ async def _teardown_task(p: Process, teardown: Teardown) -> None:
         p._task_alive = False
         return
     CURRENT.set(InTeardown(p))
+    host = p._host
+    if host is not None and host.instruments:
+        emit(host, "teardown_started", p)
     try:
         await teardown()
     except BaseException as exc:
@@ -313,6 +335,8 @@ def _close_up(p: Process, exc: BaseException, taken: bool) -> None:
             if u in seen or siblings is None or not siblings.get(q, 0) & CLOSE:
                 continue
             seen.add(u)
+            if u._why is None and u._state is not _CLOSED:
+                u._why = FAILURE_BELOW
             closes.append((u, None))
             stack.append(u)
     drive(closes, [])

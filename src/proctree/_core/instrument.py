@@ -33,6 +33,13 @@ class Instrument:
     def closing(self, process: Process) -> None:
         """A process began closing."""
 
+    def teardown_started(self, process: Process) -> None:
+        """A process's teardown began (its children and task had ended).
+
+        Not called for a process that has no teardown: it goes from
+        CLOSING to CLOSED without one.
+        """
+
     def closed(
         self, process: Process, duration: float, error: BaseException | None
     ) -> None:

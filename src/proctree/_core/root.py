@@ -16,6 +16,7 @@ from .errors import InvalidStateError, exception_tree, leaf_exceptions
 from .host import DEFAULT_GRACE, Host, emit
 from .instrument import Instrument
 from .node import Process
+from .reasons import BODY_ENDED, ROOT_CLOSED, SIGNAL
 from .state import State
 
 if TYPE_CHECKING:
@@ -259,7 +260,7 @@ async def _watch_signals(
                 await anext(receiver)
                 _force(host)
                 return
-        close_hosted(root, host)
+        close_hosted(root, host, SIGNAL)
         await anext(receiver)
         _force(host)
 
@@ -309,14 +310,23 @@ def _leave_body(root: Process, token: object) -> None:
     CURRENT.reset(token)  # type: ignore[arg-type]
     host = root._host
     root._task_alive = False
-    close_hosted(root, host)
+    close_hosted(root, host, BODY_ENDED)
 
 
-def close_hosted(root: Process, host: Host | None) -> None:
-    """Close the root and every stray it hosts (each with its own grace)."""
+def close_hosted(root: Process, host: Host | None, why: str) -> None:
+    """Close the root and every stray it hosts (each with its own grace).
+
+    ``why`` is the root's close reason (``reasons.py``), unless it already
+    has one.
+    """
+    if root._why is None and root._state is not State.CLOSED:
+        root._why = why
     closes: list[tuple[Process, float | None]] = [(root, None)]
     if host is not None:
-        closes.extend((stray, None) for stray in host.strays)
+        for stray in host.strays:
+            if stray._why is None:
+                stray._why = ROOT_CLOSED
+            closes.append((stray, None))
     drive(closes, [root])
 
 
@@ -333,5 +343,7 @@ async def _wait_hosted(root: Process, host: Host) -> None:
     while host.strays:
         stray = next(iter(host.strays))
         if stray._state is not State.CLOSING:
+            if stray._why is None:
+                stray._why = ROOT_CLOSED
             drive([(stray, None)], [])
         await stray.closed.wait()

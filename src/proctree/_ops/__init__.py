@@ -19,3 +19,9 @@ from .run import TargetError as TargetError
 from .run import load_target as load_target
 from .run import run_target as run_target
 from .systemd import SystemdNotifier as SystemdNotifier
+from .timeline import ShutdownSpan as ShutdownSpan
+from .timeline import ShutdownTimeline as ShutdownTimeline
+from .tree_json import TreeDocumentError as TreeDocumentError
+from .tree_json import snapshot_from_document as snapshot_from_document
+from .tree_json import tree_document as tree_document
+from .tree_page import tree_page_app as tree_page_app

@@ -11,18 +11,23 @@ import logging
 import math
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from pathlib import Path
+from typing import Any, NoReturn
 
 import trio
 
-from .._core import DEFAULT_GRACE, VERSION, Instrument, Runner
+from .._core import DEFAULT_GRACE, VERSION, Instrument, Process, Runner
+from .control_server import CloseLog, ControlError, bind_control, serve_control
 from .demo import run_demo
 from .health import Health, health_server
 from .log_format import configure_logging
 from .logging_instrument import LoggingInstrument
 from .metrics import PrometheusInstrument
-from .run import TargetError, TargetImportError, load_target, run_target
+from .run import Helper, TargetError, TargetImportError, load_target, run_target
+from .timeline import ShutdownTimeline
+from .tree_command import DEFAULT_TIMEOUT, ps_command, tree_command
 
 __all__ = ["console_main", "main"]
 
@@ -156,6 +161,8 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the process tree to stderr once the runner is ready",
     )
+    _add_seeing_run_options(run)
+    _add_seeing_commands(commands)
     demo = commands.add_parser(
         "demo",
         help="run a small tree (db pool, http server, workers); Ctrl-C closes it",
@@ -192,6 +199,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "run":
         return _run(args)
+    if args.command == "tree":
+        return tree_command(
+            args.target,
+            view=args.view,
+            timeout=args.timeout,
+            serve=args.serve,
+            colour=sys.stdout.isatty(),
+        )
+    if args.command == "ps":
+        return ps_command(timeout=args.timeout)
     if args.command == "demo":
 
         def write(line: str) -> None:
@@ -224,10 +241,32 @@ def _run(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as exc:
         print(f"proctree run: error: {exc}", file=sys.stderr)
         return 2
+    write = _writer(args.log_format)
+    try:
+        seeing, helpers, finish = _seeing_for_run(args, write)
+    except ControlError as exc:
+        print(f"proctree run: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _run_target(args, runner, level, write, seeing, helpers, probes)
+    finally:
+        finish()
+
+
+def _run_target(
+    args: argparse.Namespace,
+    runner: Runner,
+    level: int,
+    write: Callable[..., None],
+    seeing: tuple[Instrument, ...],
+    helpers: Sequence[tuple[str, Helper]],
+    probes: tuple[Runner, Health, PrometheusInstrument] | None,
+) -> int:
     instruments: list[Instrument] = []
     if level <= logging.INFO:
         # Failures are reported once, below; events only when asked for.
         instruments.append(LoggingInstrument(level=logging.INFO))
+    instruments.extend(seeing)
     if probes is not None:
         instruments.extend(probes[1:])
     return trio.run(
@@ -237,8 +276,9 @@ def _run(args: argparse.Namespace) -> int:
             show_tree=args.tree,
             verbose=level <= logging.DEBUG,
             colour=sys.stderr.isatty() and args.log_format == "text",
-            write=_writer(args.log_format),
+            write=write,
             instruments=tuple(instruments),
+            helpers=helpers,
             drain=args.drain,
             health=None if probes is None else probes[0],
         )
@@ -267,6 +307,131 @@ def _writer(log_format: str) -> Callable[..., None]:
         print(text, file=sys.stderr, flush=True)
 
     return write
+
+
+# ------------------------------------------------- seeing the tree (issue 15)
+
+
+def _add_seeing_run_options(run: argparse.ArgumentParser) -> None:
+    run.add_argument(
+        "--control",
+        metavar="PATH",
+        default=None,
+        help="listen for 'proctree tree' on this Unix socket (default: "
+        "PID.sock in $XDG_RUNTIME_DIR/proctree, or /tmp/proctree-UID)",
+    )
+    run.add_argument(
+        "--no-control",
+        action="store_true",
+        help="do not listen on a control socket",
+    )
+    run.add_argument(
+        "--shutdown-report",
+        metavar="FILE",
+        default=None,
+        help="when the program ends, write a timeline of its shutdown to FILE "
+        "(SVG if FILE ends in .svg, else a self-contained HTML page)",
+    )
+
+
+def _add_seeing_commands(commands: argparse._SubParsersAction[Any]) -> None:
+    tree = commands.add_parser(
+        "tree",
+        help="print the live tree of a running 'proctree run' program",
+        description=(
+            "Ask a program run by 'proctree run' (by PID, or by the path of "
+            "its control socket) for its live tree, and print it as text, "
+            "JSON (schema proctree.tree/1) or Graphviz DOT; or serve it as a "
+            "live web page. Exit status: 0 when printed, 1 when the program "
+            "could not be asked (not a proctree program, another user's, "
+            "gone, a stale socket, which is then removed, or no answer in "
+            "time), 2 for bad arguments."
+        ),
+    )
+    tree.add_argument("target", metavar="PID|SOCKET", help="the program")
+    views = tree.add_mutually_exclusive_group()
+    views.add_argument(
+        "--json", dest="view", action="store_const", const="json", help="print JSON"
+    )
+    views.add_argument(
+        "--dot", dest="view", action="store_const", const="dot", help="print DOT"
+    )
+    views.add_argument(
+        "--serve",
+        metavar="HOST:PORT",
+        default=None,
+        help="serve a live web page of the tree on HOST:PORT until Ctrl-C "
+        "(needs the http extra)",
+    )
+    tree.set_defaults(view="text")
+    tree.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long to wait for the answer (default: {DEFAULT_TIMEOUT:g})",
+    )
+    ps = commands.add_parser(
+        "ps",
+        help="list your running 'proctree run' programs",
+        description=(
+            "List the programs run by 'proctree run' as you, from their "
+            "control sockets; stale sockets are reported and removed."
+        ),
+    )
+    ps.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long to wait for each program (default: {DEFAULT_TIMEOUT:g})",
+    )
+
+
+def _seeing_for_run(
+    args: argparse.Namespace, write: Callable[[str], None]
+) -> tuple[tuple[Instrument, ...], list[tuple[str, Helper]], Callable[[], None]]:
+    """The instruments and helpers of --control and --shutdown-report.
+
+    Also returns what to do once the program has ended.
+
+    Raises:
+        ControlError: the control socket cannot be made.
+    """
+    instruments: list[Instrument] = []
+    helpers: list[tuple[str, Helper]] = []
+    timeline = None
+    if args.shutdown_report is not None:
+        timeline = ShutdownTimeline()
+        instruments.append(timeline)
+    if not args.no_control:
+        control = bind_control(args.control, write=write)
+        log = CloseLog()
+        instruments.append(log)
+        program = {
+            "pid": os.getpid(),
+            "target": args.target,
+            "started_at": time.time(),
+            "socket": str(control.path),
+        }
+
+        async def serve(proc: Process, root: Process) -> None:
+            await serve_control(proc, control, root, log, program)
+
+        helpers.append(("control", serve))
+
+    def finish() -> None:
+        if not args.no_control:
+            control.close()
+        if timeline is not None:
+            try:
+                where = timeline.write(Path(args.shutdown_report))
+            except OSError as exc:
+                write(f"proctree: cannot write the shutdown report: {exc}")
+            else:
+                write(f"proctree: shutdown report written to {where}")
+
+    return tuple(instruments), helpers, finish
 
 
 def console_main() -> None:

@@ -8,7 +8,7 @@ import math
 import os
 import signal
 import traceback
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Final, final
 
 import trio
@@ -53,6 +53,11 @@ Write = Callable[..., object]
 
 EXTEND_EVERY: Final = 5.0
 """Seconds between two ``EXTEND_TIMEOUT_USEC`` while the runner starts."""
+
+Helper = Callable[[Process, Process], Awaitable[object]]
+"""``async def fn(proc, root)``: a helper ``proctree run`` starts beside the
+runner, under :func:`~proctree.background` with no grace (the control
+socket is one)."""
 
 
 class TargetError(ProctreeError):
@@ -227,6 +232,7 @@ async def run_target(
     write: Write,
     instruments: tuple[Instrument, ...] = (),
     notifier: SystemdNotifier | None = None,
+    helpers: Sequence[tuple[str, Helper]] = (),
     drain: float = 0.0,
     health: Runner | None = None,
 ) -> int:
@@ -236,7 +242,9 @@ async def run_target(
     of the process that raised it are written with ``write``) or a second
     signal forced the shutdown; 2 if the ``health`` server could not start
     (its address is taken). SIGHUP reloads the tree
-    (:func:`~proctree._ops.reload.reload_tree`).
+    (:func:`~proctree._ops.reload.reload_tree`). ``helpers`` are ``(name,
+    fn)`` pairs, each started as ``fn(proc, root)`` under ``background()``
+    before the runner.
 
     ``grace`` bounds the stop (contract 6): every process is forced at the
     latest ``grace`` seconds after the shutdown begins, each one earlier if
@@ -272,6 +280,8 @@ async def run_target(
                     grace=0,
                     name="sigusr1",
                 )
+                for helper_name, helper in helpers:
+                    go(helper, root, parent=background(), grace=0, name=helper_name)
                 app = new_process(runner, parent=root)
                 extender = None
                 if notifier.enabled:

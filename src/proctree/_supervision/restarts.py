@@ -7,7 +7,7 @@ is what one failure restarts under the policy's strategy.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import final
 
 import attrs
@@ -15,9 +15,9 @@ import trio
 
 from .._core import Process
 from .policy import RestartPolicy, Strategy
-from .slot import Slot
+from .slot import Slot, stop_last_first
 
-__all__ = ["FailureCount", "PauseStatus", "restart_group"]
+__all__ = ["FailureCount", "PauseStatus", "restart_group", "restart_in_order"]
 
 
 @final
@@ -119,3 +119,35 @@ def restart_group(
     if failed not in group:
         group.insert(0, failed)
     return group
+
+
+async def restart_in_order(
+    group: list[Slot],
+    at: float,
+    count: FailureCount,
+    closing: trio.Event,
+    start: Callable[[Slot], Awaitable[None]],
+) -> None:
+    """Stop the group's live members last first, then start all in order.
+
+    The starts wait for ``at`` and for the end of a pause of ``count``;
+    once ``closing`` is set (the supervisor stops) the rest are not started.
+    Every member is marked starting by the caller; those not started are
+    unmarked.
+    """
+    try:
+        await stop_last_first(group)
+        await trio.sleep_until(at)
+        while count.paused_until is not None:
+            await trio.sleep_until(count.paused_until)
+            await trio.lowlevel.checkpoint()
+    except BaseException:
+        for member in group:
+            member.starting = False
+        raise
+    for i, member in enumerate(group):
+        if closing.is_set():
+            for rest in group[i:]:
+                rest.starting = False
+            return
+        await start(member)

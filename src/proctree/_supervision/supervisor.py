@@ -47,9 +47,10 @@ from .events import (
     SupervisorEvent,
     SupervisorGaveUp,
 )
+from .lease_keeper import open_keeper
 from .policy import DoNotRestart, RestartPolicy, TerminateTree, matches
-from .restarts import FailureCount, PauseStatus, restart_group
-from .slot import Slot, stop_last_first
+from .restarts import FailureCount, PauseStatus, restart_group, restart_in_order
+from .slot import Slot, stop_last_first, stop_slot
 from .table import MemoryTable, Table, check_key
 
 __all__ = ["DEFAULT_INTERVAL", "DEFAULT_START_TIMEOUT", "Supervisor"]
@@ -108,6 +109,8 @@ class Supervisor:
     """
 
     _table: Table
+    _reads: Table  # what the loop reads: the table, or this host's lease view
+    _read_now: bool
     _policy: RestartPolicy
     _process: Process
     _interval: float
@@ -163,7 +166,8 @@ class Supervisor:
             if child_grace is None
             else check_seconds(child_grace, "Supervisor: child_grace")
         )
-        self._table = table
+        self._table = self._reads = table
+        self._read_now = False
         self._policy = policy
         self._rng = random.Random(policy.seed)
         self._slots = {}
@@ -396,7 +400,7 @@ class Supervisor:
     async def _start_slot(self, slot: Slot) -> Process | None:
         """Start ``slot`` (already marked starting); route a failure to the policy."""
         try:
-            runner = await self._table.get(slot.key)
+            runner = await self._reads.get(slot.key)
             if runner is None:
                 return None
             p = new_process(
@@ -433,6 +437,15 @@ class Supervisor:
     # ------------------------------------------------------------- runner
 
     async def _run(self, ready: Ready) -> None:
+        async with open_keeper(self._table, self._slots, self._read_soon) as reads:
+            self._reads = reads  # a leasing table: only the keys this host holds
+            await self._serve(ready)
+
+    def _read_soon(self) -> None:
+        self._read_now = True
+        self._wake.set()
+
+    async def _serve(self, ready: Ready) -> None:
         me = current_process("Supervisor")
         assert me is self._process
         self._ready_scope = trio.CancelScope()
@@ -462,7 +475,7 @@ class Supervisor:
 
     async def _read_table(self) -> list[str]:
         keys: list[str] = []
-        async for key in self._table:
+        async for key in self._reads:
             keys.append(check_key(key, "Supervisor: the table"))
         self._order = keys
         return keys
@@ -478,7 +491,8 @@ class Supervisor:
             paused_by = self._count.resume(now)
             if paused_by is not None:
                 self._emit(RestartsResumed, paused_by)
-            if now >= next_read:
+            if now >= next_read or self._read_now:
+                self._read_now = False
                 await self._sync(now)
                 next_read = now + self._interval
             wake_at = next_read
@@ -520,17 +534,9 @@ class Supervisor:
                 del self._slots[key]
 
     async def _stop_removed(self, slot: Slot) -> None:
-        p = slot.process
-        if p is None or slot.stopping:
-            return
-        slot.stopping = True
-        try:
-            close_by(p, None)
-            await p.closed.wait()
-        finally:
-            slot.stopping = False
-            if slot.idle() and slot.key not in self._order:
-                self._slots.pop(slot.key, None)
+        await stop_slot(slot, None)
+        if slot.idle() and slot.key not in self._order:
+            self._slots.pop(slot.key, None)
 
     def _on_ended(self, slot: Slot, error: BaseException | None, now: float) -> bool:
         """Apply the policy to a child that ended; False once giving up."""
@@ -571,27 +577,15 @@ class Supervisor:
                 member.due = None
                 member.starting = True
             assert self._nursery is not None
-            self._nursery.start_soon(self._restart_group, group, now + delay)
+            self._nursery.start_soon(
+                restart_in_order,
+                group,
+                now + delay,
+                self._count,
+                self._process.closing,
+                self._start_quietly,
+            )
         return True
-
-    async def _restart_group(self, group: list[Slot], at: float) -> None:
-        """Stop the group's live members last first, then start all in order."""
-        try:
-            await stop_last_first(group)
-            await trio.sleep_until(at)
-            while self._count.paused_until is not None:
-                await trio.sleep_until(self._count.paused_until)
-                await trio.lowlevel.checkpoint()
-        except BaseException:
-            for member in group:
-                member.starting = False
-            raise
-        for i, member in enumerate(group):
-            if self._process.closing.is_set():
-                for rest in group[i:]:
-                    rest.starting = False
-                return
-            await self._start_quietly(member)
 
     def _give_up(self, slot: Slot, error: BaseException) -> None:
         self._fatal = error
