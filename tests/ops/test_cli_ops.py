@@ -98,6 +98,10 @@ def test_health_and_drain_turn_readyz_503_while_everything_keeps_serving(
         200,
         "ready\n",
     )
+    page = _get(port, "/tree/tree.json").json()
+    # The live page of the tree is mounted at /tree/.
+    assert page["schema"] == "proctree.tree/1"
+    assert {p["name"] for p in page["processes"]} >= {"proctree", "db", "http"}
     metrics = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(_get(port, "/metrics").text)

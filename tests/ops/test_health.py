@@ -185,7 +185,9 @@ async def test_a_mounted_app_gets_its_prefix_as_root_path() -> None:
     health = proctree.Health()
     async with trio.open_nursery() as nursery:
         server, done = await _serve(nursery, health, mounts={"/tree": tree_page})
-        assert (await _get(server.port, "/tree")).text == "tree"
+        bare = await _get(server.port, "/tree")
+        assert (bare.status_code, bare.headers["location"]) == (308, "/tree/")
+        assert (await _get(server.port, "/tree/")).text == "tree"
         assert (await _get(server.port, "/tree/app/http")).text == "tree"
         assert (await _get(server.port, "/treehouse")).status_code == 404
         done.set()

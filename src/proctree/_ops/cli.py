@@ -18,7 +18,16 @@ from typing import Any, NoReturn
 
 import trio
 
-from .._core import DEFAULT_GRACE, VERSION, Instrument, Process, Runner
+from .._core import (
+    DEFAULT_GRACE,
+    VERSION,
+    Instrument,
+    Process,
+    ProctreeError,
+    Runner,
+    State,
+    tree,
+)
 from .control_server import CloseLog, ControlError, bind_control, serve_control
 from .demo import run_demo
 from .health import Health, health_server
@@ -28,6 +37,8 @@ from .metrics import PrometheusInstrument
 from .run import Helper, TargetError, TargetImportError, load_target, run_target
 from .timeline import ShutdownTimeline
 from .tree_command import DEFAULT_TIMEOUT, ps_command, tree_command
+from .tree_json import tree_document
+from .tree_page import tree_page_app
 
 __all__ = ["console_main", "main"]
 
@@ -286,11 +297,21 @@ def _run_target(
 
 
 def _probes(bind: str | None) -> tuple[Runner, Health, PrometheusInstrument] | None:
-    """The health server of ``--health``, its Health and its metrics."""
+    """The health server of ``--health`` (with the live page), Health, metrics."""
     if bind is None:
         return None
     health, metrics = Health(), PrometheusInstrument()
-    return health_server(health, bind=bind, metrics=metrics), health, metrics
+
+    async def document() -> dict[str, Any]:
+        root = health.root
+        if root is None or root.state is State.CLOSED:
+            raise ProctreeError("the program's tree is not there (yet, or any more)")
+        return tree_document(tree(root))
+
+    # The live page of the tree shares the health server's port, at /tree/.
+    mounts = {"/tree": tree_page_app(document)}
+    server = health_server(health, bind=bind, metrics=metrics, mounts=mounts)
+    return server, health, metrics
 
 
 def _writer(log_format: str) -> Callable[..., None]:

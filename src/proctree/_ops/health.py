@@ -51,6 +51,12 @@ class Health(Instrument):
         self._started = False
         self._draining = False
         self._stopping = False
+        self._root: Process | None = None
+
+    @property
+    def root(self) -> Process | None:
+        """The first root this instrument saw made (None before)."""
+        return self._root
 
     @property
     def is_started(self) -> bool:
@@ -82,8 +88,11 @@ class Health(Instrument):
 
     def created(self, process: Process) -> None:
         """Follow a runner until it is ready."""
-        if kind_of(process) == "runner" and process.state in _PENDING:
+        kind = kind_of(process)
+        if kind == "runner" and process.state in _PENDING:
             self._pending.add(process)
+        elif kind == "root" and self._root is None:
+            self._root = process
 
     def ready(self, process: Process) -> None:
         """A runner is ready."""
@@ -132,7 +141,9 @@ class HealthApp:
 
     Any other method gets 405; any other path 404, unless an application is
     mounted at a prefix of it (:meth:`mount`), which then gets the request
-    with ``root_path`` extended and ``path`` made relative, as ASGI asks.
+    with ``root_path`` extended and ``path`` made relative, as ASGI asks
+    (the prefix alone is redirected to the prefix with a ``/``, so that the
+    application's relative links work).
 
     Args:
         health: what the probes report.
@@ -176,7 +187,14 @@ class HealthApp:
             return
         path: str = scope.get("path", "/")
         for prefix, app in self._mounts.items():
-            if path == prefix or path.startswith(prefix + "/"):
+            if path == prefix and kind == "http":
+                # Relative links of the mounted page resolve under the prefix.
+                where = scope.get("root_path", "") + prefix + "/"
+                await _respond(
+                    send, scope, 308, b"see " + where.encode() + b"\n", location=where
+                )
+                return
+            if path.startswith(prefix + "/"):
                 inner = dict(scope)
                 inner["root_path"] = scope.get("root_path", "") + prefix
                 inner["path"] = path[len(prefix) :] or "/"
@@ -250,6 +268,7 @@ async def _respond(
     *,
     content_type: str = _TEXT,
     allow: bool = False,
+    location: str | None = None,
 ) -> None:
     headers = [
         (b"content-type", content_type.encode()),
@@ -258,6 +277,8 @@ async def _respond(
     ]
     if allow:
         headers.append((b"allow", b"GET, HEAD"))
+    if location is not None:
+        headers.append((b"location", location.encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send(
         {
