@@ -317,3 +317,22 @@ def test_a_long_start_asks_systemd_for_more_time_until_ready(
     assert proc.returncode == 0, err
     assert messages[0] == "EXTEND_TIMEOUT_USEC=15000000\n"
     assert all(m.startswith("EXTEND_TIMEOUT_USEC=") for m in messages[:-1])
+
+
+def test_systemd_hears_the_drain_then_the_stop(
+    tmp_path: Path, running: list[subprocess.Popen[str]]
+) -> None:
+    sock, path = _notify_socket(tmp_path)
+    with sock:
+        proc = _spawn(
+            "tests.ops.cli_targets:app", "--drain", "0.5", env={"NOTIFY_SOCKET": path}
+        )
+        running.append(proc)
+        _messages_until(sock, "READY=1")
+        proc.send_signal(signal.SIGTERM)
+        draining = sock.recv(4096).decode()
+        stopping = sock.recv(4096).decode()
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert draining == "STATUS=draining for 0.5s, then stopping\n"
+    assert stopping.splitlines()[0] == "STOPPING=1"
