@@ -38,6 +38,27 @@ def soak(session: nox.Session) -> None:
 
 
 @nox.session
+def chaos(session: nox.Session) -> None:
+    """Long random chaos rounds on a real PostgreSQL (hosts as OS processes).
+
+    ``nox -s chaos -- 200`` runs 200 rounds (default 100); the seed is
+    ``PROCTREE_CHAOS_SEED`` (random when unset). Needs the PostgreSQL server
+    binaries, or ``PROCTREE_TEST_POSTGRES_DSN``.
+    """
+    session.install("-e", ".[test]")
+    rounds = session.posargs[0] if session.posargs else "100"
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-m",
+        "slow",
+        "tests/supervision/postgres/test_chaos.py",
+        env={"PROCTREE_CHAOS_ROUNDS": rounds, "PROCTREE_REQUIRE_POSTGRES": "1"},
+    )
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """Ruff: lint rules and formatting."""
     session.install("ruff==0.17.6")

@@ -184,6 +184,16 @@ nitpick_ignore = [
     ("py:class", "grpc.Server"),
     ("py:class", "grpc.ServerCredentials"),
     ("py:class", "proctree._schedule.periodic._T"),
+    # The metrics instruments take objects of prometheus_client and of the
+    # OpenTelemetry API, which publish no inventory offline builds can use.
+    ("py:class", "CollectorRegistry"),
+    ("py:class", "prometheus_client.registry.CollectorRegistry"),
+    ("py:class", "MeterProvider"),
+    ("py:class", "TracerProvider"),
+    ("py:class", "opentelemetry.metrics.MeterProvider"),
+    ("py:class", "opentelemetry.trace.TracerProvider"),
+    # The offline Python inventory here is a small one without the socket module.
+    ("py:class", "socket.socket"),
 ]
 
 

@@ -44,6 +44,7 @@ from ._core import tree as tree
 from ._core import with_parent as with_parent
 from ._core import with_signals as with_signals
 from ._core import with_teardown as with_teardown
+from ._leaves import ActivationError as ActivationError
 from ._leaves import ASGIApp as ASGIApp
 from ._leaves import ASGIServer as ASGIServer
 from ._leaves import ConnectionHandler as ConnectionHandler
@@ -55,9 +56,23 @@ from ._leaves import TCPServer as TCPServer
 from ._leaves import asgi_server as asgi_server
 from ._leaves import grpc_server as grpc_server
 from ._leaves import os_process as os_process
+from ._leaves import systemd_sockets as systemd_sockets
 from ._leaves import tcp_server as tcp_server
+from ._ops import Health as Health
+from ._ops import HealthApp as HealthApp
+from ._ops import JSONFormatter as JSONFormatter
 from ._ops import LoggingInstrument as LoggingInstrument
+from ._ops import OpenTelemetryInstrument as OpenTelemetryInstrument
+from ._ops import ProcessPathFilter as ProcessPathFilter
+from ._ops import PrometheusInstrument as PrometheusInstrument
+from ._ops import ShutdownSpan as ShutdownSpan
+from ._ops import ShutdownTimeline as ShutdownTimeline
 from ._ops import SystemdNotifier as SystemdNotifier
+from ._ops import TreeDocumentError as TreeDocumentError
+from ._ops import health_server as health_server
+from ._ops import snapshot_from_document as snapshot_from_document
+from ._ops import tree_document as tree_document
+from ._ops import tree_page_app as tree_page_app
 from ._schedule import move_on_closing as move_on_closing
 from ._schedule import open_child as open_child
 from ._schedule import with_deadline as with_deadline
@@ -68,10 +83,16 @@ from ._supervision import ChildStarted as ChildStarted
 from ._supervision import ChildStopped as ChildStopped
 from ._supervision import DoNotRestart as DoNotRestart
 from ._supervision import GaveUpError as GaveUpError
+from ._supervision import Lease as Lease
+from ._supervision import LeaseStore as LeaseStore
+from ._supervision import LeaseTiming as LeaseTiming
+from ._supervision import LeasingTable as LeasingTable
 from ._supervision import MemoryTable as MemoryTable
 from ._supervision import NotRunningError as NotRunningError
+from ._supervision import PostgresTable as PostgresTable
 from ._supervision import ProcessExistsError as ProcessExistsError
 from ._supervision import ProcessNotFoundError as ProcessNotFoundError
+from ._supervision import Renewal as Renewal
 from ._supervision import RestartPolicy as RestartPolicy
 from ._supervision import RestartsPaused as RestartsPaused
 from ._supervision import RestartsResumed as RestartsResumed
@@ -80,9 +101,11 @@ from ._supervision import SqliteTable as SqliteTable
 from ._supervision import Supervisor as Supervisor
 from ._supervision import SupervisorEvent as SupervisorEvent
 from ._supervision import SupervisorGaveUp as SupervisorGaveUp
+from ._supervision import Survey as Survey
 from ._supervision import Table as Table
 from ._supervision import TableError as TableError
 from ._supervision import TerminateTree as TerminateTree
+from ._supervision import current_lease as current_lease
 
 __version__ = _VERSION
 """The installed version of proctree (``proctree --version`` prints it)."""
@@ -97,6 +120,7 @@ __all__ = [
     "DEFAULT_MAX_ERRORS",
     "ASGIApp",
     "ASGIServer",
+    "ActivationError",
     "ChildFailed",
     "ChildRestarting",
     "ChildStarted",
@@ -106,20 +130,32 @@ __all__ = [
     "DoNotRestart",
     "GRPCServer",
     "GaveUpError",
+    "Health",
+    "HealthApp",
     "Instrument",
     "InvalidStateError",
+    "JSONFormatter",
+    "Lease",
+    "LeaseStore",
+    "LeaseTiming",
+    "LeasingTable",
     "LoggingInstrument",
     "MemoryTable",
     "NoResultError",
     "NotRunningError",
     "OSProcess",
     "OSProcessError",
+    "OpenTelemetryInstrument",
+    "PostgresTable",
     "Process",
     "ProcessExistsError",
     "ProcessInfo",
     "ProcessNotFoundError",
+    "ProcessPathFilter",
     "ProctreeError",
+    "PrometheusInstrument",
     "ReadyCheck",
+    "Renewal",
     "RestartPolicy",
     "RestartsPaused",
     "RestartsResumed",
@@ -127,6 +163,8 @@ __all__ = [
     "RunnerObject",
     "RunnerSpec",
     "Service",
+    "ShutdownSpan",
+    "ShutdownTimeline",
     "SqliteTable",
     "StartError",
     "StartTimeoutError",
@@ -134,18 +172,22 @@ __all__ = [
     "Supervisor",
     "SupervisorEvent",
     "SupervisorGaveUp",
+    "Survey",
     "SystemdNotifier",
     "TCPServer",
     "Table",
     "TableError",
     "TerminateTree",
+    "TreeDocumentError",
     "asgi_server",
     "background",
     "chain",
+    "current_lease",
     "from_task_status",
     "go",
     "go_child",
     "grpc_server",
+    "health_server",
     "leaf",
     "move_on_closing",
     "new_process",
@@ -160,13 +202,17 @@ __all__ = [
     "render_dot",
     "render_text",
     "sequential",
+    "snapshot_from_document",
     "spawn",
     "spawn_child",
     "start_stop",
     "startable",
+    "systemd_sockets",
     "tcp_server",
     "testing",
     "tree",
+    "tree_document",
+    "tree_page_app",
     "with_deadline",
     "with_parent",
     "with_signals",

@@ -426,7 +426,7 @@ async def test_a_grace_given_to_stop_bounds_the_whole_subtree(
         assert trio.current_time() == 3
         deps = list(p._children or ())
     assert deps == []
-    assert "did not end within its grace" in caplog.text
+    assert "2 processes did not end within their grace" in caplog.text
 
 
 async def test_each_dependency_gets_its_own_grace_by_default(

@@ -142,3 +142,42 @@ def test_the_allow_failures_marker_allows_failures_that_reach_the_root(
     result.stdout.fnmatch_lines(
         ["FAILED test_inner.py::test_without_the_marker_it_fails_the_test*"]
     )
+
+
+TIMELINE_TEST = """
+import trio
+import proctree
+
+
+async def slow():
+    await trio.sleep(2)
+
+
+async def test_fails(autojump_clock, proctree_root):
+    proctree.with_teardown(slow, parent=proctree_root, name="cache")
+    assert 1 == 2
+
+
+async def test_passes(autojump_clock, proctree_root):
+    proctree.with_teardown(slow, parent=proctree_root, name="cache")
+"""
+
+
+def test_a_failing_test_gets_its_shutdown_timeline(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\ntrio_mode = true\n")
+    pytester.makepyfile(test_timeline=TIMELINE_TEST)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    out = result.stdout.str()
+    assert out.count("proctree shutdown timeline (teardown)") == 1
+    result.stdout.fnmatch_lines(
+        [
+            "*proctree shutdown timeline (teardown)*",
+            "Shutdown: 2.000 s (test began closing: body ended)",
+            "*cache*teardown 2.000 s*",
+            "The timeline: *test_timeline.py_test_fails.html",
+        ]
+    )
+    where = out.split("The timeline: ", 1)[1].split()[0]
+    with open(where, encoding="utf-8") as page:
+        assert page.read().startswith("<!doctype html>")

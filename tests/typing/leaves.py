@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import sys
 from concurrent import futures
 from typing import Any, assert_type
@@ -66,6 +67,24 @@ async def check() -> None:
     assert_type(error.returncode, int)
     assert_type(error.stderr_tail, str)
     assert_type(error.command, tuple[str, ...])
+
+    # Socket activation: handed-over sockets instead of a port or binds.
+    handed = proctree.systemd_sockets("web")
+    assert_type(handed, tuple[socket.socket, ...])
+    assert_type(proctree.tcp_server(handler, sockets=handed), proctree.TCPServer)
+    assert_type(proctree.asgi_server(app, sockets=list(handed)), proctree.ASGIServer)
+
+    # Probes and metrics.
+    health, metrics = proctree.Health(), proctree.PrometheusInstrument()
+    probes = proctree.health_server(health, bind="127.0.0.1:0", metrics=metrics)
+    assert_type(probes, proctree.ASGIServer)
+    assert_type(health.is_ready, bool)
+    assert_type(health.not_ready_reason(), str | None)
+    proctree.HealthApp(health, metrics).mount("/tree", app)
+    otel = proctree.OpenTelemetryInstrument(spans=False)
+    async with proctree.with_signals(drain=10, instruments=[health, metrics, otel]):
+        pass
+    proctree.health_server(metrics)  # type: ignore[arg-type]
 
     # Every leaf is a runner.
     for runner in (tcp, web, rpc, child):

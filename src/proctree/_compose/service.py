@@ -18,11 +18,11 @@ from .._core import (
     check_async_callable,
     check_grace,
     close_by,
+    current_or_none,
     current_process,
     describe,
     forced_at,
     logger,
-    maybe_current_process,
     new_process,
     release_close,
     resolve_parent,
@@ -138,7 +138,7 @@ class Service:
             raise TypeError(f"Service: name must be a str, got {type(name).__name__}")
         self._start_fn = start_fn
         self._stop_fn = stop_fn
-        if parent is not None or maybe_current_process() is not None:
+        if parent is not None or current_or_none() is not None:
             self._parent = resolve_parent(parent, "Service")[0]
         else:
             self._parent = None  # made outside every root: found at start()

@@ -15,20 +15,26 @@ from .current import CURRENT, owner
 from .driver import drive
 from .edges import CLOSE
 from .errors import ProctreeError
-from .node import BACKGROUND, Process
+from .host import emit
+from .node import BACKGROUND, Process, first_parent
 from .protocols import Keeper
 from .state import State
 
 __all__ = [
     "close_by",
+    "close_reason",
+    "current_or_none",
     "current_process",
     "forced_at",
     "forget_on_closing",
+    "instrument_hook",
     "is_closing",
     "keeper_of",
-    "maybe_current_process",
+    "kind_of",
     "on_closing",
+    "parent_of",
     "release_close",
+    "runner_of",
     "set_keeper",
 ]
 
@@ -44,10 +50,39 @@ def current_process(what: str) -> Process:
     return owner(current)
 
 
-def maybe_current_process() -> Process | None:
-    """The process whose code is running, or None outside every root."""
+def current_or_none() -> Process | None:
+    """The process whose code is running, or None outside every process."""
     current = CURRENT.get(None)
     return None if current is None else owner(current)
+
+
+def kind_of(p: Process) -> str:
+    """``"root"``, ``"go"``, ``"runner"``, ``"process"`` or ``"background"``."""
+    return p._kind
+
+
+def parent_of(p: Process) -> Process | None:
+    """The process ``p`` was made under, while linked (None for a root)."""
+    return first_parent(p)
+
+
+def runner_of(p: Process) -> object | None:
+    """The runner a runner process runs (the object, for a bound ``run``).
+
+    None for a process that is not a runner's, or once it is CLOSED.
+    """
+    if p._kind != "runner":
+        return None  # a go process keeps its function's value there
+    progress = p._startup
+    run: object = p._run if progress is None else progress.run
+    return getattr(run, "__self__", run)
+
+
+def instrument_hook(p: Process, hook: str, *args: object) -> None:
+    """Call ``hook(p, *args)`` on the instruments of ``p``'s tree (never raises)."""
+    host = p._host
+    if host is not None and host.instruments:
+        emit(host, hook, p, *args)
 
 
 def is_closing(p: Process) -> bool:
@@ -111,6 +146,11 @@ def release_close(parent: Process, child: Process) -> None:
 def close_by(p: Process, deadline: float | None) -> None:
     """Ask ``p`` to close; its subtree is forced at ``deadline`` (None: own graces)."""
     drive([(p, deadline)], [])
+
+
+def close_reason(p: Process) -> str | None:
+    """Why ``p`` began closing (a phrase from ``reasons.py``), or None if open."""
+    return p._why
 
 
 def forced_at(p: Process) -> float | None:

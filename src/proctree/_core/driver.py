@@ -17,7 +17,9 @@ import trio
 
 from .current import CURRENT, InTeardown
 from .edges import CLOSE, WAIT, add_edge, remove_up, ups_of
-from .host import emit, logger
+from .host import emit
+from .overruns import note_overrun
+from .reasons import FAILED, FAILURE_BELOW, PARENT, REQUESTED, RETURNED
 from .results import NO_VALUE
 from .state import State
 
@@ -76,6 +78,8 @@ def drive(closes: list[tuple[Process, float | None]], settles: list[Process]) ->
                 if deadline is not None and deadline < forced:
                     forced = deadline
                 first = True
+                if p._why is None:
+                    p._why = _reason(p)
                 p._state = _CLOSING
                 ev = p._closing_ev
                 if ev is not None:
@@ -112,6 +116,22 @@ def drive(closes: list[tuple[Process, float | None]], settles: list[Process]) ->
                         closes.append((child, deadline))
         if settles:
             _settle(settles.pop(), closes, settles)
+
+
+def _reason(p: Process) -> str:
+    """Why ``p``, still open, is being closed now (when no caller said)."""
+    if p._error is not None:
+        return FAILED
+    ups = p._ups
+    if ups is not None:
+        for u in ups_of(p):
+            if u._state is _CLOSING:
+                siblings = u._children
+                if siblings is not None and siblings.get(p, 0) & CLOSE:
+                    return PARENT
+    if p._auto_close and not p._task_alive:
+        return RETURNED
+    return REQUESTED
 
 
 def _settle(
@@ -227,10 +247,8 @@ def task_ended(p: Process, scope: trio.CancelScope) -> None:
         and trio.current_time() >= deadline
     ):
         p._overran = True
-        logger.warning(
-            "process %r did not end within its grace and was cancelled", p.path
-        )
         host = p._host
+        note_overrun(host, p)
         if host is not None and host.instruments:
             emit(host, "grace_overrun", p)
     p._task_alive = False
@@ -246,6 +264,9 @@ async def _teardown_task(p: Process, teardown: Teardown) -> None:
         p._task_alive = False
         return
     CURRENT.set(InTeardown(p))
+    host = p._host
+    if host is not None and host.instruments:
+        emit(host, "teardown_started", p)
     try:
         await teardown()
     except BaseException as exc:
@@ -318,6 +339,8 @@ def _close_up(p: Process, exc: BaseException, taken: bool) -> None:
             if u in seen or siblings is None or not siblings.get(q, 0) & CLOSE:
                 continue
             seen.add(u)
+            if u._why is None and u._state is not _CLOSED:
+                u._why = FAILURE_BELOW
             closes.append((u, None))
             stack.append(u)
     drive(closes, [])

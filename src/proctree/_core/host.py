@@ -10,6 +10,7 @@ import trio
 
 if TYPE_CHECKING:
     from .node import Process
+    from .overruns import OverrunBatch
 
 __all__ = ["DEFAULT_GRACE", "Host", "emit", "logger"]
 
@@ -37,6 +38,7 @@ class Host:
     failures: list[BaseException] = attrs.field(factory=list[BaseException])
     strays: set[Process] = attrs.field(factory=set["Process"])
     signals_seen: int = 0
+    overruns: OverrunBatch | None = None
 
     def record(self, exc: BaseException) -> bool:
         """Record a failure once; return False if it was already recorded."""
@@ -56,4 +58,10 @@ def emit(host: Host, hook: str, p: Process, *args: object) -> None:
         try:
             method(p, *args)
         except Exception:
-            logger.exception("instrument %r failed in %s(%r)", instrument, hook, p)
+            logger.exception(
+                "instrument %r failed in %s(%r)",
+                instrument,
+                hook,
+                p,
+                extra={"proctree_event": "instrument_failed", "proctree_hook": hook},
+            )

@@ -33,6 +33,13 @@ class Instrument:
     def closing(self, process: Process) -> None:
         """A process began closing."""
 
+    def teardown_started(self, process: Process) -> None:
+        """A process's teardown began (its children and task had ended).
+
+        Not called for a process that has no teardown: it goes from
+        CLOSING to CLOSED without one.
+        """
+
     def closed(
         self, process: Process, duration: float, error: BaseException | None
     ) -> None:
@@ -48,3 +55,25 @@ class Instrument:
 
     def grace_overrun(self, process: Process) -> None:
         """A process's task outlived its grace and was cancelled."""
+
+    def draining(self, process: Process, seconds: float) -> None:
+        """A root bound to signals got its first one and drains before closing.
+
+        Everything keeps running for ``seconds`` (the root's ``drain``),
+        then the root closes as for any first signal. Readiness probes turn
+        to "not ready" here, so that load balancers stop sending work.
+
+        Args:
+            process: the root.
+            seconds: how long the drain lasts.
+        """
+
+    def supervisor_event(self, process: Process, event: object) -> None:
+        """A supervisor of this tree reported an event.
+
+        Args:
+            process: the supervisor's own process.
+            event: a :data:`~proctree.SupervisorEvent` (``ChildStarted``,
+                ``ChildRestarting``...), the same object its ``on_event``
+                hook gets.
+        """

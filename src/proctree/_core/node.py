@@ -114,6 +114,7 @@ class Process(Generic[R_co], metaclass=_NoPublicConstructor):
     _startup: Startup | None  # while a start() may still raise
     _kind: str
     _born: float
+    _why: str | None  # why it began closing (reasons.py), once it has
 
     def __init__(
         self, name: str, host: Host | None, grace: float, state: State
@@ -141,6 +142,7 @@ class Process(Generic[R_co], metaclass=_NoPublicConstructor):
         self._startup = None
         self._kind = "process"
         self._born = 0.0
+        self._why = None
 
     def __repr__(self) -> str:
         return f"<proctree.Process {self.name!r} {self._state.name}>"

@@ -44,7 +44,8 @@ class Keeper(Protocol):
     returns True to keep it from travelling up the tree; ``closed`` is told
     when the process is CLOSED. Both run synchronously inside the driver
     and must not raise. A keeper may also define ``restarts(p) -> int``
-    and ``status(p) -> str | None`` (what it says of ``p`` now), which tree
+    and ``status(p) -> str | None`` (what it says of ``p`` now) and a
+    ``key: str`` (the supervisor key it keeps ``p`` under), which tree
     views show.
     """
 

@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Any, Final, final
 
 import trio
 
-from .checks import check_grace
+from .checks import check_grace, check_seconds
 from .current import CURRENT
 from .driver import drive, fail, is_cancellation
 from .errors import InvalidStateError, ProctreeError, exception_tree, leaf_exceptions
 from .host import DEFAULT_GRACE, Host, emit
 from .instrument import Instrument
 from .node import Process
+from .reasons import BODY_ENDED, ROOT_CLOSED, SIGNAL
 from .state import State
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ def with_signals(
     name: str = "root",
     grace: float = DEFAULT_GRACE,
     instruments: Sequence[Instrument] = (),
+    drain: float = 0.0,
 ) -> AbstractAsyncContextManager[Process]:
     """Open a root (see :func:`open_root`) that closes when a signal arrives.
 
@@ -70,15 +72,22 @@ def with_signals(
     signal while closing forces the shutdown: everything still running,
     teardowns included, is cancelled.
 
+    With a ``drain``, the first signal does not close the root at once:
+    the instruments' :meth:`~proctree.Instrument.draining` hook is called
+    (a readiness probe turns "not ready" there), everything keeps running
+    for ``drain`` seconds, then the root closes. A second signal during
+    the drain forces the shutdown too.
+
     Args:
         *signals: the signals to handle; by default SIGINT and SIGTERM.
         name: the root's name.
         grace: the default grace of ``go`` functions in this tree, in seconds.
         instruments: event hooks called for every process of this tree.
+        drain: seconds between the first signal and the close.
 
     Raises:
         TypeError: a signal is not a signal number.
-        ValueError: a signal number is not valid.
+        ValueError: a signal number is not valid, or ``drain`` is negative.
     """
     chosen = signals or (_signal.SIGINT, _signal.SIGTERM)
     valid = _signal.valid_signals()
@@ -97,7 +106,13 @@ def with_signals(
                 "root to signals a program can handle, such as SIGTERM and SIGINT"
             )
     return _Once(
-        _root(_check_name(name), check_grace(grace), tuple(chosen), _check(instruments))
+        _root(
+            _check_name(name),
+            check_grace(grace),
+            tuple(chosen),
+            _check(instruments),
+            check_seconds(drain, "with_signals(): drain"),
+        )
     )
 
 
@@ -166,6 +181,7 @@ async def _root(
     grace: float,
     signals: tuple[int, ...],
     instruments: tuple[Instrument, ...],
+    drain: float = 0.0,
 ) -> AsyncGenerator[Process, None]:
     failures: list[BaseException] = []
     try:
@@ -187,6 +203,7 @@ async def _root(
                         root,
                         host,
                         watcher,
+                        drain,
                         name=f"{name}:signals",
                     )
                 token = _enter_body(root)
@@ -239,18 +256,27 @@ async def _watch_signals(
     root: Process,
     host: Host,
     scope: trio.CancelScope,
+    drain: float,
 ) -> None:
     with scope:
-        seen = 0
-        async for _ in receiver:
-            seen += 1
-            host.signals_seen = seen
-            if seen == 1:
-                close_hosted(root, host)
-            else:
-                # A second signal while closing: force, teardowns included.
-                host.nursery.cancel_scope.cancel()
+        await anext(receiver)
+        host.signals_seen = 1
+        if drain > 0:
+            if host.instruments:
+                emit(host, "draining", root, drain)
+            with trio.move_on_after(drain):
+                await anext(receiver)
+                _force(host)
                 return
+        close_hosted(root, host, SIGNAL)
+        await anext(receiver)
+        _force(host)
+
+
+def _force(host: Host) -> None:
+    """A second signal: force the shutdown, teardowns included."""
+    host.signals_seen = 2
+    host.nursery.cancel_scope.cancel()
 
 
 # ------------------------------------------- the root process and its host
@@ -292,14 +318,23 @@ def _leave_body(root: Process, token: object) -> None:
     CURRENT.reset(token)  # type: ignore[arg-type]
     host = root._host
     root._task_alive = False
-    close_hosted(root, host)
+    close_hosted(root, host, BODY_ENDED)
 
 
-def close_hosted(root: Process, host: Host | None) -> None:
-    """Close the root and every stray it hosts (each with its own grace)."""
+def close_hosted(root: Process, host: Host | None, why: str) -> None:
+    """Close the root and every stray it hosts (each with its own grace).
+
+    ``why`` is the root's close reason (``reasons.py``), unless it already
+    has one.
+    """
+    if root._why is None and root._state is not State.CLOSED:
+        root._why = why
     closes: list[tuple[Process, float | None]] = [(root, None)]
     if host is not None:
-        closes.extend((stray, None) for stray in host.strays)
+        for stray in host.strays:
+            if stray._why is None:
+                stray._why = ROOT_CLOSED
+            closes.append((stray, None))
     drive(closes, [root])
 
 
@@ -316,5 +351,7 @@ async def _wait_hosted(root: Process, host: Host) -> None:
     while host.strays:
         stray = next(iter(host.strays))
         if stray._state is not State.CLOSING:
+            if stray._why is None:
+                stray._why = ROOT_CLOSED
             drive([(stray, None)], [])
         await stray.closed.wait()

@@ -13,7 +13,7 @@ from .errors import describe
 from .node import Process, first_parent
 from .state import State
 
-__all__ = ["ProcessInfo", "render_dot", "render_text", "tree"]
+__all__ = ["ProcessInfo", "render_dot", "render_text", "tree", "walk"]
 
 
 @final
@@ -28,6 +28,7 @@ class _Facts:
     """(process below, closed with this one, waited for by this one)"""
     restarts: int
     status: str | None
+    key: str | None
 
 
 def _facts(p: Process) -> _Facts:
@@ -42,7 +43,16 @@ def _facts(p: Process) -> _Facts:
     restarts = counter(p) if counter is not None else 0
     say = getattr(keeper, "status", None)
     status = say(p) if say is not None else None
-    return _Facts(p._kind, p._born, first, edges, restarts, status)
+    key = getattr(keeper, "key", None)
+    return _Facts(
+        p._kind,
+        p._born,
+        first,
+        edges,
+        restarts,
+        status,
+        key if isinstance(key, str) else None,
+    )
 
 
 @final
@@ -80,6 +90,11 @@ class ProcessInfo:
     """What its keeper says of it now, or None. A supervisor whose restarts
     are paused says ``"restarts paused until t=12.5 (3.5s from now)"``
     (times on trio's clock)."""
+    key: str | None = None
+    """The supervisor key it runs under, or None if no supervisor keeps it."""
+    close_reason: str | None = None
+    """Why it began closing (``"parent closed"``, ``"failed"``,
+    ``"requested"`` ...; see :doc:`/tree-json`), or None while it is open."""
 
     def walk(self) -> Iterator[ProcessInfo]:
         """This snapshot and every one below it, depth first, in order."""
@@ -88,6 +103,19 @@ class ProcessInfo:
             info = stack.pop()
             yield info
             stack.extend(reversed(info.children))
+
+
+def walk(top: Process) -> Iterator[Process]:
+    """``top`` and every process made under it, parents first, in order added.
+
+    Iterative, as :func:`tree` is; each process once, under its first parent.
+    """
+    stack = [top]
+    while stack:
+        p = stack.pop()
+        yield p
+        below = [q for q in (p._children or ()) if first_parent(q) is p]
+        stack.extend(reversed(below))
 
 
 def tree(top: Process) -> ProcessInfo:
@@ -120,23 +148,30 @@ def tree(top: Process) -> ProcessInfo:
         stack.extend(reversed(mine))
     infos: dict[Process, ProcessInfo] = {}
     for p, f, mine in reversed(order):
-        # A set: a process may have 100,000 children.
-        tree_children = set(mine)
-        others = [(q, c, w) for q, c, w in f.edges if q not in tree_children]
-        error = p.error
+        waits_for: tuple[str, ...] = ()
+        closes: tuple[str, ...] = ()
+        if len(mine) != len(f.edges):  # DAG edges besides the tree's (rare)
+            # A set: a process may have 100,000 children.
+            tree_children = set(mine)
+            others = [(q, c, w) for q, c, w in f.edges if q not in tree_children]
+            waits_for = tuple(_where(q, paths) for q, _c, w in others if w)
+            closes = tuple(_where(q, paths) for q, c, w in others if c and not w)
+        error = p._error
         infos[p] = ProcessInfo(
             name=p.name,
             path=paths[p],
-            state=p.state,
+            state=p._state,
             kind=f.kind,
             uptime=max(0.0, now - f.born),
-            children=tuple(infos[q] for q in mine),
-            waits_for=tuple(_where(q, paths) for q, _c, w in others if w),
-            closes=tuple(_where(q, paths) for q, c, w in others if c and not w),
+            children=tuple([infos[q] for q in mine]),
+            waits_for=waits_for,
+            closes=closes,
             restarts=f.restarts,
             error=None if error is None else describe(error),
-            overran_grace=p.overran_grace,
+            overran_grace=p._overran,
             status=f.status,
+            key=f.key,
+            close_reason=p._why,
         )
     return infos[top]
 
@@ -160,6 +195,10 @@ def _label(info: ProcessInfo, colour: bool) -> str:
     if colour:
         state = f"{_COLOURS[info.state]}{state}{_RESET}"
     parts = [f"{info.name} [{state}] {info.kind}, up {info.uptime:.1f}s"]
+    if info.key is not None and info.key != info.name:
+        parts.append(f"key {info.key}")
+    if info.close_reason is not None:
+        parts.append(f"closing: {info.close_reason}")
     if info.restarts:
         parts.append(f"restarts {info.restarts}")
     if info.status is not None:

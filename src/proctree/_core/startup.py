@@ -44,6 +44,7 @@ class Startup:
     abandoned: bool = False  # start()'s caller gave up: nobody will raise
     keeper: Keeper | None = None  # where a failure goes if abandoned
     host: Host | None = None
+    run: RunFn | None = None  # the runner's run, for runner_of()
 
 
 async def start(p: Process, timeout: float | None) -> None:
@@ -64,7 +65,7 @@ async def start(p: Process, timeout: float | None) -> None:
     scope = p._scope = trio.CancelScope()
     if p._forced < math.inf:
         scope.deadline = p._forced
-    progress = p._startup = Startup()
+    progress = p._startup = Startup(run=run)
     p._born = trio.current_time()
     if host.instruments:
         emit(host, "started", p)

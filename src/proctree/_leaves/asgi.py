@@ -7,6 +7,8 @@ is imported when :func:`asgi_server` is called, never when proctree is.
 from __future__ import annotations
 
 import copy
+import logging
+import socket
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, cast, final
 
@@ -23,6 +25,7 @@ from .._core import (
     one_failure,
     runner_name,
 )
+from .activation import check_sockets
 from .serving import (
     OneRun,
     optional_grace,
@@ -100,6 +103,8 @@ class ASGIServer:
     default_grace: float | None = None
     """Seconds requests in flight get to finish once it is stopped (None:
     the tree's grace)."""
+    sockets: tuple[socket.socket, ...] = ()
+    """Listening sockets served instead of the binds (socket activation)."""
     _binds: tuple[str, ...] = attrs.field(init=False, default=())
     _run: OneRun = attrs.field(init=False)
 
@@ -147,11 +152,41 @@ class ASGIServer:
             self._run.release()
 
     async def _serve(self, me: Process, ready: Ready) -> None:
+        config = copy.copy(self.config)
+        if config.errorlog == "-":
+            # hypercorn's default puts a stderr handler of its own on a
+            # logger that also propagates: under an application's logging
+            # setup every line came out twice. Its logger, no handler.
+            config.errorlog = logging.getLogger("hypercorn.error")
+        lifespan = _LifespanWatch(cast("ASGIFramework", self.app))
+        handed = [sock.dup() for sock in self.sockets]
+        if handed:
+            # hypercorn's serve() takes no sockets, its config makes them:
+            # this run's config hands it duplicates, closed after the run,
+            # so the caller's sockets keep listening across restarts.
+            from hypercorn.config import Sockets
+
+            made = Sockets([], [], [])
+            if config.ssl_enabled:
+                made.secure_sockets = handed
+            else:
+                made.insecure_sockets = handed
+            config.create_sockets = lambda: made  # type: ignore[method-assign]
+        try:
+            await self._serve_with(me, ready, config, lifespan)
+        finally:
+            for sock in handed:
+                sock.close()
+
+    async def _serve_with(
+        self,
+        me: Process,
+        ready: Ready,
+        config: hypercorn.config.Config,
+        lifespan: _LifespanWatch,
+    ) -> None:
         # hypercorn's own annotations leave parts of serve's type unknown.
         from hypercorn.trio import serve  # pyright: ignore[reportUnknownVariableType]
-
-        config = copy.copy(self.config)
-        lifespan = _LifespanWatch(cast("ASGIFramework", self.app))
 
         async def shutdown_trigger() -> None:
             # Also when the process is stopped while hypercorn is starting.
@@ -269,6 +304,7 @@ def asgi_server(
     config: hypercorn.config.Config | None = None,
     name: str | None = None,
     grace: float | None = None,
+    sockets: Sequence[socket.socket] | None = None,
 ) -> ASGIServer:
     """A runner that serves the ASGI application ``app`` with hypercorn on trio.
 
@@ -295,6 +331,10 @@ def asgi_server(
         name: the name of its process; by default the application's name.
         grace: seconds requests in flight get once it is stopped; by default
             the tree's grace.
+        sockets: listening sockets to serve instead of the binds, such as
+            :func:`~proctree.systemd_sockets` (socket activation); when it is
+            empty, the binds are used. Each run serves duplicates of them
+            and closes only those: they stay the caller's.
 
     Returns:
         The runner, to pass to :func:`new_process` or a combinator.
@@ -302,7 +342,8 @@ def asgi_server(
     Raises:
         ModuleNotFoundError: hypercorn is not installed.
         TypeError: ``app`` is not callable, or an argument has the wrong type.
-        ValueError: ``bind`` is empty, or ``grace`` < 0.
+        ValueError: ``bind`` is empty, ``grace`` < 0, or a socket is not
+            listening.
     """
     config_module = require("hypercorn.config", "http", "asgi_server")
     require("hypercorn.trio", "http", "asgi_server")
@@ -334,4 +375,5 @@ def asgi_server(
         config,
         runner_name(app) if name is None else name,
         optional_grace(grace),
+        () if sockets is None else check_sockets(sockets, "asgi_server"),
     )

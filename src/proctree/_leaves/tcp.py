@@ -5,7 +5,8 @@ from __future__ import annotations
 import errno
 import logging
 import math
-from collections.abc import Awaitable
+import socket
+from collections.abc import Awaitable, Sequence
 from typing import Final, Protocol, final
 
 import attrs
@@ -25,6 +26,7 @@ from .._core import (
     runner_name,
     set_keeper,
 )
+from .activation import check_sockets
 from .serving import OneRun, optional_grace, single_port
 
 __all__ = ["ConnectionHandler", "TCPServer", "tcp_server"]
@@ -104,7 +106,7 @@ class TCPServer:
 
     handler: ConnectionHandler
     """The connection handler."""
-    _port: int = attrs.field(alias="port")
+    _port: int | None = attrs.field(alias="port")
     host: str | None = None
     """The address to bind (None: every interface, IPv4 and IPv6)."""
     backlog: int | None = None
@@ -114,6 +116,8 @@ class TCPServer:
     default_grace: float | None = None
     """Seconds its process, and so its connections, get to end once stopped
     (None: the tree's grace)."""
+    sockets: tuple[socket.socket, ...] = ()
+    """Listening sockets to serve instead of binding (socket activation)."""
     _listeners: tuple[trio.SocketListener, ...] = attrs.field(init=False, default=())
     _ports: tuple[int, ...] = attrs.field(init=False, default=())
     _run: OneRun = attrs.field(init=False)
@@ -158,16 +162,31 @@ class TCPServer:
         finally:
             self._run.release()
 
+    async def _open_listeners(self) -> list[trio.SocketListener]:
+        if not self.sockets:
+            assert self._port is not None
+            return await trio.open_tcp_listeners(
+                self._port, host=self.host, backlog=self.backlog
+            )
+        # A duplicate per run: closing it when the run ends leaves the
+        # handed-over socket listening, so a restart refuses nothing.
+        return [
+            trio.SocketListener(trio.socket.from_stdlib_socket(sock.dup()))
+            for sock in self.sockets
+        ]
+
     async def _serve(self, me: Process, ready: Ready) -> None:
-        listeners = await trio.open_tcp_listeners(
-            self._port, host=self.host, backlog=self.backlog
-        )
+        listeners = await self._open_listeners()
         keeper = _Connections(me)
         failures: list[BaseException] = []
         waker = trio.CancelScope()
         try:
             self._listeners = tuple(listeners)
-            self._ports = tuple(lst.socket.getsockname()[1] for lst in listeners)
+            self._ports = tuple(
+                lst.socket.getsockname()[1]
+                for lst in listeners
+                if lst.socket.family in (socket.AF_INET, socket.AF_INET6)
+            )
             async with trio.open_nursery() as nursery:
                 for listener in listeners:
                     nursery.start_soon(
@@ -219,6 +238,12 @@ class TCPServer:
                         self.name,
                         errno.errorcode[exc.errno],
                         _RETRY_SECONDS,
+                        extra={
+                            "proctree_event": "accept_failed",
+                            "proctree_path": me.path,
+                            "proctree_error_type": type(exc).__name__,
+                            "proctree_error": str(exc),
+                        },
                     )
                     await trio.sleep(_RETRY_SECONDS)
                     continue
@@ -255,12 +280,13 @@ def _check_port(port: object) -> int:
 
 def tcp_server(
     handler: ConnectionHandler,
-    port: int,
+    port: int | None = None,
     *,
     host: str | None = None,
     backlog: int | None = None,
     name: str | None = None,
     grace: float | None = None,
+    sockets: Sequence[socket.socket] | None = None,
 ) -> TCPServer:
     """A runner that serves TCP connections on ``port``, each in its own process.
 
@@ -291,6 +317,11 @@ def tcp_server(
         name: the name of its process; by default the handler's name.
         grace: seconds open connections get to finish once it is stopped;
             by default the tree's grace (``new_process(grace=)`` overrides).
+        sockets: listening sockets to serve instead of binding ``port``,
+            such as :func:`~proctree.systemd_sockets` (socket activation).
+            When it is empty, ``port`` is bound, so one program runs both
+            under systemd and without it. The server serves a duplicate of
+            each and never closes them: they stay the caller's.
 
     Returns:
         The runner, to pass to :func:`new_process` or a combinator.
@@ -298,10 +329,19 @@ def tcp_server(
     Raises:
         TypeError: ``handler`` is not an async function, or an argument has
             the wrong type.
-        ValueError: ``port`` is out of range, ``backlog`` or ``grace`` < 0.
+        ValueError: ``port`` is out of range, ``backlog`` or ``grace`` < 0,
+            a socket is not listening, or neither ``port`` nor ``sockets``.
     """
     check_async_callable(handler, "tcp_server", "handler(proc, stream)", nargs=2)
-    _check_port(port)
+    handed = () if sockets is None else check_sockets(sockets, "tcp_server")
+    if port is not None or not handed:
+        if port is None:
+            raise ValueError(
+                "tcp_server(): give a port to listen on, or listening sockets "
+                "(sockets=proctree.systemd_sockets() was empty: not started by "
+                "systemd with sockets?)"
+            )
+        _check_port(port)
     if host is not None and not isinstance(host, str):
         raise TypeError(f"tcp_server(): host must be a str or None, got {host!r}")
     if backlog is not None:
@@ -317,4 +357,5 @@ def tcp_server(
         backlog,
         runner_name(handler) if name is None else name,
         optional_grace(grace),
+        handed,
     )

@@ -6,6 +6,7 @@ import logging
 from typing import final
 
 from .._core import Instrument, Process, describe
+from .log_format import process_facts
 
 __all__ = ["LoggingInstrument"]
 
@@ -14,8 +15,13 @@ __all__ = ["LoggingInstrument"]
 class LoggingInstrument(Instrument):
     """An instrument that logs every event on a stdlib logger.
 
-    Lifecycle events are logged at ``level``; a failure on close and a grace
-    overrun are logged at WARNING.
+    Lifecycle events are logged at ``level``; a failure on close is logged
+    at WARNING. Each record carries its facts as ``extra`` fields
+    (``proctree_event``, ``proctree_path``, ``proctree_state``, and
+    ``proctree_duration``, ``proctree_error_type``, ``proctree_error`` where
+    they apply; see ``docs/production.rst``). Grace overruns are logged at
+    ``level`` too: the core already logs one WARNING summary for the
+    overruns of a shutdown.
 
     Args:
         logger: where to log; by default the ``proctree.events`` logger.
@@ -28,36 +34,69 @@ class LoggingInstrument(Instrument):
         self.logger: logging.Logger = logger or logging.getLogger("proctree.events")
         self.level = level
 
+    def _log(self, event: str, process: Process) -> None:
+        if self.logger.isEnabledFor(self.level):
+            self.logger.log(
+                self.level,
+                "%s %s",
+                event,
+                process.path,
+                extra=process_facts(process, event),
+            )
+
     def created(self, process: Process) -> None:
         """Log the creation."""
-        self.logger.log(self.level, "created %s", process.path)
+        self._log("created", process)
 
     def started(self, process: Process) -> None:
         """Log the start."""
-        self.logger.log(self.level, "started %s", process.path)
+        self._log("started", process)
 
     def ready(self, process: Process) -> None:
         """Log that the runner is ready."""
-        self.logger.log(self.level, "ready %s", process.path)
+        self._log("ready", process)
 
     def closing(self, process: Process) -> None:
         """Log the beginning of a close."""
-        self.logger.log(self.level, "closing %s", process.path)
+        self._log("closing", process)
 
     def closed(
         self, process: Process, duration: float, error: BaseException | None
     ) -> None:
         """Log the end of a close, at WARNING if the process failed."""
         if error is None:
-            self.logger.log(self.level, "closed %s after %.3fs", process.path, duration)
+            if self.logger.isEnabledFor(self.level):
+                self.logger.log(
+                    self.level,
+                    "closed %s after %.3fs",
+                    process.path,
+                    duration,
+                    extra=process_facts(process, "closed", duration=duration),
+                )
         else:
             self.logger.warning(
                 "closed %s after %.3fs, failed: %s",
                 process.path,
                 duration,
                 describe(error),
+                extra=process_facts(process, "closed", duration=duration, error=error),
             )
 
     def grace_overrun(self, process: Process) -> None:
-        """Log a grace overrun at WARNING."""
-        self.logger.warning("%s overran its grace and was cancelled", process.path)
+        """Log a grace overrun."""
+        if self.logger.isEnabledFor(self.level):
+            self.logger.log(
+                self.level,
+                "%s overran its grace and was cancelled",
+                process.path,
+                extra=process_facts(process, "grace_overrun"),
+            )
+
+    def draining(self, process: Process, seconds: float) -> None:
+        """Log the start of a drain, at WARNING (it is rare and matters)."""
+        self.logger.warning(
+            "%s drains for %gs before it stops",
+            process.path,
+            seconds,
+            extra=process_facts(process, "draining", seconds=seconds),
+        )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import os
 import signal
 import traceback
-from collections.abc import AsyncIterator, Callable
-from typing import final
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Final, final
 
 import trio
 
@@ -25,11 +26,13 @@ from .._core import (
     host_of,
     leaf_exceptions,
     new_process,
+    open_root,
     render_text,
     runner_callable,
     tree,
     with_signals,
 )
+from .reload import reload_on_signals
 from .systemd import SystemdNotifier
 
 __all__ = [
@@ -44,7 +47,17 @@ FORCED_BY_SIGNAL = "proctree: a second signal forced the shutdown"
 """What ``proctree run`` and the demo print when a second signal forced the
 shutdown (both then exit with status 1)."""
 
-Write = Callable[[str], object]
+Write = Callable[..., object]
+"""``write(text, **fields)``: a line for the user; ``fields`` are its facts
+(``proctree_*``), which a JSON writer keeps."""
+
+EXTEND_EVERY: Final = 5.0
+"""Seconds between two ``EXTEND_TIMEOUT_USEC`` while the runner starts."""
+
+Helper = Callable[[Process, Process], Awaitable[object]]
+"""``async def fn(proc, root)``: a helper ``proctree run`` starts beside the
+runner, under :func:`~proctree.background` with no grace (the control
+socket is one)."""
 
 
 class TargetError(ProctreeError):
@@ -82,6 +95,10 @@ def _machinery(filename: str) -> bool:
 
 def _article(noun: str) -> str:
     return f"an {noun}" if noun[:1].lower() in "aeiou" else f"a {noun}"
+
+
+class HealthError(ProctreeError):
+    """The health server of ``--health`` could not start (its address is taken)."""
 
 
 def load_target(spec: str) -> Runner:
@@ -144,6 +161,9 @@ class _Watch(Instrument):
         if process is self.root:
             self.notifier.notify("STOPPING=1", "STATUS=stopping")
 
+    def draining(self, process: Process, seconds: float) -> None:
+        self.notifier.notify(f"STATUS=draining for {seconds:g}s, then stopping")
+
     def closed(
         self, process: Process, duration: float, error: BaseException | None
     ) -> None:
@@ -170,6 +190,38 @@ async def _watchdog(proc: Process, notifier: SystemdNotifier, every: float) -> N
         await trio.sleep(every)
 
 
+async def _extend_start(proc: Process, notifier: SystemdNotifier) -> None:
+    # systemd kills a start that takes longer than TimeoutStartSec; the
+    # runner is still starting while the loop answers: ask for more time.
+    while True:
+        notifier.extend_timeout(3 * EXTEND_EVERY)
+        await trio.sleep(EXTEND_EVERY)
+
+
+@contextlib.asynccontextmanager
+async def _serving(health: Runner | None) -> AsyncIterator[None]:
+    """Serve the probes, if asked, in a root of their own around the run.
+
+    Outside the application's root, so they answer until its very end
+    (``/readyz`` 503 while it stops) and are not part of what they report.
+    """
+    if health is None:
+        yield
+        return
+    failed: Exception | None = None
+    async with open_root(name="proctree-health") as root:
+        try:
+            await new_process(health, parent=root).start()
+        except Exception as exc:
+            failed = exc
+        else:
+            yield
+    if failed is not None:
+        raise HealthError(
+            f"--health: cannot serve there: {type(failed).__name__}: {failed}"
+        ) from failed
+
+
 async def run_target(
     runner: Runner,
     *,
@@ -180,28 +232,42 @@ async def run_target(
     write: Write,
     instruments: tuple[Instrument, ...] = (),
     notifier: SystemdNotifier | None = None,
+    helpers: Sequence[tuple[str, Helper]] = (),
+    drain: float = 0.0,
+    health: Runner | None = None,
 ) -> int:
     """Run ``runner`` until it ends or a signal stops it; return the exit status.
 
     0 after a clean stop; 1 if the runner failed (each failure and the path
     of the process that raised it are written with ``write``) or a second
-    signal forced the shutdown.
+    signal forced the shutdown; 2 if the ``health`` server could not start
+    (its address is taken). SIGHUP reloads the tree
+    (:func:`~proctree._ops.reload.reload_tree`). ``helpers`` are ``(name,
+    fn)`` pairs, each started as ``fn(proc, root)`` under ``background()``
+    before the runner.
 
     ``grace`` bounds the stop (contract 6): every process is forced at the
     latest ``grace`` seconds after the shutdown begins, each one earlier if
     its own grace says so. None (or ``inf``) imposes no bound: each process
-    keeps its own grace.
+    keeps its own grace. ``drain`` delays the shutdown after the first
+    signal (``with_signals(drain=)``).
     """
     notifier = notifier or SystemdNotifier.from_environment()
     watch = _Watch(notifier)
     seen = 0
     try:
-        # SIGUSR1 is caught from before the runner starts, so a signal sent
-        # as soon as the process is up prints the tree instead of killing it.
-        with trio.open_signal_receiver(signal.SIGUSR1) as usr1:
-            async with with_signals(
-                name="proctree", instruments=(watch, *instruments)
-            ) as root:
+        # SIGUSR1 and SIGHUP are caught from before the runner starts, so a
+        # signal sent as soon as the process is up does not kill it.
+        with (
+            trio.open_signal_receiver(signal.SIGUSR1) as usr1,
+            trio.open_signal_receiver(signal.SIGHUP) as hup,
+        ):
+            async with (
+                _serving(health),
+                with_signals(
+                    name="proctree", instruments=(watch, *instruments), drain=drain
+                ) as root,
+            ):
                 watch.root = root
                 host = host_of(root)
                 go(
@@ -214,8 +280,26 @@ async def run_target(
                     grace=0,
                     name="sigusr1",
                 )
+                for helper_name, helper in helpers:
+                    go(helper, root, parent=background(), grace=0, name=helper_name)
                 app = new_process(runner, parent=root)
-                await app.start()
+                extender = None
+                if notifier.enabled:
+                    extender = go(_extend_start, notifier, parent=background(), grace=0)
+                try:
+                    await app.start()
+                finally:
+                    if extender is not None:
+                        await extender.aclose()
+                go(
+                    reload_on_signals,
+                    hup,
+                    root,
+                    notifier,
+                    parent=background(),
+                    grace=0,
+                    name="sighup",
+                )
                 notifier.notify("READY=1", f"STATUS=running {app.name}")
                 interval = notifier.watchdog_interval
                 if interval is not None:
@@ -231,16 +315,25 @@ async def run_target(
                         close_by(app, trio.current_time() + grace)
                     raise
         seen = host.signals_seen
+    except HealthError as error:
+        write(f"proctree run: error: {error}", proctree_event="health_failed")
+        return 2
     except BaseExceptionGroup as group:
         for exc in leaf_exceptions(group):
             where = watch.failed_in.get(id(exc), "proctree")
-            write(f"proctree: {where} failed: {describe(exc)}")
+            write(
+                f"proctree: {where} failed: {describe(exc)}",
+                proctree_event="failed",
+                proctree_path=where,
+                proctree_error_type=type(exc).__name__,
+                proctree_error=describe(exc),
+            )
             if verbose:
                 write("".join(traceback.format_exception(exc)).rstrip("\n"))
         return 1
     finally:
         notifier.close()
     if seen >= 2:
-        write(FORCED_BY_SIGNAL)
+        write(FORCED_BY_SIGNAL, proctree_event="forced")
         return 1
     return 0

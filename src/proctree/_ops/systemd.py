@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Mapping
 from typing import final
 
@@ -18,7 +19,7 @@ _logger = logging.getLogger("proctree")
 @final
 @attrs.define(eq=False)
 class SystemdNotifier:
-    """Sends ``READY=1``, ``STOPPING=1``, ``STATUS=`` and ``WATCHDOG=1`` to systemd.
+    """Sends ``READY=1``, ``STOPPING=1``, ``RELOADING=1``, ``STATUS=``... to systemd.
 
     Made from the environment with :meth:`from_environment`; when
     ``NOTIFY_SOCKET`` is not set (not run by systemd with ``Type=notify``),
@@ -47,7 +48,11 @@ class SystemdNotifier:
             try:
                 usec = int(env["WATCHDOG_USEC"])
             except ValueError:
-                _logger.warning("ignoring WATCHDOG_USEC=%r", env["WATCHDOG_USEC"])
+                _logger.warning(
+                    "ignoring WATCHDOG_USEC=%r",
+                    env["WATCHDOG_USEC"],
+                    extra={"proctree_event": "systemd_bad_environment"},
+                )
             else:
                 usec = usec if usec > 0 else None
         return cls(address, usec)
@@ -88,9 +93,36 @@ class SystemdNotifier:
                 self._sock = sock
             self._sock.send(("\n".join(lines) + "\n").encode())
         except OSError as exc:
-            _logger.warning("systemd notification %r not sent: %s", lines, exc)
+            _logger.warning(
+                "systemd notification %r not sent: %s",
+                lines,
+                exc,
+                extra={
+                    "proctree_event": "systemd_notify_failed",
+                    "proctree_error_type": type(exc).__name__,
+                    "proctree_error": str(exc),
+                },
+            )
             return False
         return True
+
+    def reloading(self) -> bool:
+        """Send ``RELOADING=1`` with ``MONOTONIC_USEC``, as systemd asks.
+
+        Send ``READY=1`` once the reload is over. Returns what
+        :meth:`notify` returns.
+        """
+        usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        return self.notify("RELOADING=1", f"MONOTONIC_USEC={usec}", "STATUS=reloading")
+
+    def extend_timeout(self, seconds: float) -> bool:
+        """Ask systemd to wait ``seconds`` more from now (``EXTEND_TIMEOUT_USEC``).
+
+        While starting (before ``READY=1``) or stopping, systemd then does not
+        kill the service at ``TimeoutStartSec`` / ``TimeoutStopSec``, as long
+        as the extensions keep coming. Returns what :meth:`notify` returns.
+        """
+        return self.notify(f"EXTEND_TIMEOUT_USEC={max(1, round(seconds * 1e6))}")
 
     def close(self) -> None:
         """Close the socket (idempotent)."""

@@ -9,7 +9,7 @@ from typing import Final, final
 import attrs
 import trio
 
-from .._core import describe
+from .._core import Process, describe, instrument_hook
 
 __all__ = [
     "LEVELS",
@@ -179,6 +179,8 @@ class EventReporter:
     name: str
     """The supervisor's name, for the log lines."""
     hook: Callable[[SupervisorEvent], object] | None
+    process: Process | None = None
+    """The supervisor's process: its tree's instruments see every event."""
 
     def report(
         self, kind: type[SupervisorEvent], key: str, restarts: int, **fields: object
@@ -196,10 +198,41 @@ class EventReporter:
         )
         level = LEVELS[kind]
         if _logger.isEnabledFor(level):
-            _logger.log(level, "supervisor %r: %s", self.name, _line(event))
+            _logger.log(
+                level,
+                "supervisor %r: %s",
+                self.name,
+                _line(event),
+                extra=_facts(self.name, event),
+            )
+        if self.process is not None:
+            instrument_hook(self.process, "supervisor_event", event)
         hook = self.hook
         if hook is not None:
             try:
                 hook(event)
             except Exception:
-                _logger.exception("on_event hook %r failed on %r", hook, event)
+                _logger.exception(
+                    "on_event hook %r failed on %r",
+                    hook,
+                    event,
+                    extra=_facts(self.name, event),
+                )
+
+
+def _facts(name: str, event: SupervisorEvent) -> dict[str, object]:
+    """The ``extra`` fields of an event's log record (docs/production.rst)."""
+    fields: dict[str, object] = {
+        "proctree_event": type(event).__name__,
+        "proctree_supervisor": name,
+        "proctree_key": event.key,
+        "proctree_restarts": event.restarts,
+    }
+    delay = getattr(event, "delay", None)
+    if delay is not None:
+        fields["proctree_delay"] = delay
+    error = getattr(event, "error", None)
+    if isinstance(error, BaseException):
+        fields["proctree_error_type"] = type(error).__name__
+        fields["proctree_error"] = describe(error)
+    return fields

@@ -20,9 +20,9 @@ from .._core import (
     Process,
     Runner,
     State,
+    current_or_none,
     is_closing,
     keeper_of,
-    maybe_current_process,
     new_process,
     resolve_parent,
     set_keeper,
@@ -44,9 +44,11 @@ class Hosting:
     runs: int = 0
 
     @classmethod
-    def make(cls, name: str, parent: object, count: FailureCount) -> Hosting:
+    def make(cls, name: object, parent: object, count: FailureCount) -> Hosting:
         """Check ``parent`` now; without one, outside every root, defer it."""
-        if parent is None and maybe_current_process() is None:
+        if not isinstance(name, str):
+            raise TypeError(f"Supervisor: name must be a str, got {name!r}")
+        if parent is None and current_or_none() is None:
             # Made at import time, say, to be a runner of `proctree run`.
             return cls(name, None, count)
         return cls(name, resolve_parent(parent, "Supervisor")[0], count)

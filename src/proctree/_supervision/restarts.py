@@ -140,13 +140,15 @@ async def restart_in_order(
     group: list[Slot],
     at: float,
     count: FailureCount,
-    closing: Callable[[], bool],
+    closing: trio.Event,
     start: Callable[[Slot], Awaitable[None]],
 ) -> None:
     """Stop the group's live members last first, then start all in order.
 
-    The start waits for ``at`` and for any pause to end; members are
-    marked starting by the caller and released here if it is cut short.
+    The starts wait for ``at`` and for the end of a pause of ``count``;
+    once ``closing`` is set (the supervisor stops) the rest are not started.
+    Every member is marked starting by the caller; those not started are
+    unmarked.
     """
     try:
         await stop_last_first(group)
@@ -159,7 +161,7 @@ async def restart_in_order(
             member.starting = False
         raise
     for i, member in enumerate(group):
-        if closing():
+        if closing.is_set():
             for rest in group[i:]:
                 rest.starting = False
             return

@@ -6,11 +6,12 @@ import weakref
 from typing import Final, Protocol, final
 
 import attrs
+import trio
 
 from .._core import Process, State, close_by
 from .policy import DoNotRestart, matches
 
-__all__ = ["Slot", "SlotOwner", "stop_last_first"]
+__all__ = ["Slot", "SlotOwner", "stop_last_first", "stop_slot"]
 
 _CLOSED: Final = State.CLOSED
 
@@ -83,3 +84,30 @@ async def stop_last_first(slots: list[Slot]) -> None:
         if p is not None and p.state is not _CLOSED:
             close_by(p, None)
             await p.closed.wait()
+
+
+async def stop_slot(slot: Slot, deadline: float | None) -> None:
+    """Stop the slot's process as its owner and wait until the slot is idle.
+
+    The stop is not a failure and is not restarted. ``deadline`` (trio's
+    clock) forces the process then at the latest; None keeps its grace. A
+    start in progress is stopped too (its ``start()`` then fails with
+    :class:`InvalidStateError`, which the starter takes as a stop).
+    """
+    slot.due = None
+    while not slot.idle():
+        p = slot.process
+        if p is None or p.state is _CLOSED:
+            # A start that has not made its process yet, or another
+            # stopper finishing: both end within a few checkpoints.
+            await trio.sleep(0.005)
+            continue
+        mine = not slot.stopping
+        slot.stopping = True
+        try:
+            close_by(p, deadline)
+            await p.closed.wait()
+        finally:
+            if mine:
+                slot.stopping = False
+    slot.due = None

@@ -10,7 +10,6 @@ half-way, and a failed write leaves the database as it was.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import os
 import sqlite3
@@ -20,7 +19,8 @@ from typing import Final, TypeVar, final
 import attrs
 import trio
 
-from .._core import ProctreeError, Runner, check_seconds, runner_callable
+from .._core import Runner, check_seconds
+from .spec import JSON, RunnerSpec, TableError, check_spec
 
 __all__ = ["RunnerSpec", "SqliteTable", "TableError"]
 
@@ -30,79 +30,6 @@ _SCHEMA: Final = (
     "CREATE TABLE IF NOT EXISTS proctree_supervised ("
     " key TEXT PRIMARY KEY, target TEXT NOT NULL, args TEXT NOT NULL)"
 )
-
-JSON = None | bool | int | float | str | list["JSON"] | dict[str, "JSON"]
-
-
-class TableError(ProctreeError):
-    """A table could not be read or written (corrupt, locked, bad spec).
-
-    Nothing already committed is lost: a failed write changes nothing.
-    """
-
-
-@final
-@attrs.frozen
-class RunnerSpec:
-    """How to build a runner: an import path and JSON arguments.
-
-    ``target`` is ``"package.module:attribute"``. If ``args`` is a dict the
-    runner is ``attribute(**args)``, if a list ``attribute(*args)``; with
-    None, ``attribute`` itself is the runner.
-    """
-
-    target: str
-    """``"package.module:attribute"``."""
-    args: JSON = None
-    """The JSON arguments (a dict, a list, or None)."""
-
-    def build(self) -> Runner:
-        """Import ``target`` and build the runner.
-
-        Raises:
-            TableError: the target cannot be imported, or what it builds is
-                not a runner.
-        """
-        module_name, _, attr = self.target.partition(":")
-        try:
-            obj: object = importlib.import_module(module_name)
-            for part in attr.split("."):
-                obj = getattr(obj, part)
-        except (ImportError, AttributeError) as exc:
-            raise TableError(
-                f"runner spec {self.target!r} cannot be imported ({exc}); "
-                "give 'package.module:attribute'"
-            ) from exc
-        if isinstance(self.args, dict):
-            obj = _call(obj, self.target)(**self.args)
-        elif isinstance(self.args, list):
-            obj = _call(obj, self.target)(*self.args)
-        try:
-            runner_callable(obj, "SqliteTable")
-        except TypeError as exc:
-            raise TableError(f"runner spec {self.target!r}: {exc}") from exc
-        return obj  # type: ignore[return-value]
-
-
-def _call(obj: object, target: str) -> Callable[..., object]:
-    if not callable(obj):
-        raise TableError(f"runner spec {target!r} has args but is not callable")
-    return obj
-
-
-def _check_spec(target: object, args: object) -> str:
-    if not isinstance(target, str) or ":" not in target:
-        raise TypeError(
-            f"SqliteTable: target must be 'package.module:attribute', got {target!r}"
-        )
-    if args is not None and not isinstance(args, dict | list):
-        raise TypeError(
-            f"SqliteTable: args must be a JSON dict, a JSON list or None, got {args!r}"
-        )
-    try:
-        return json.dumps(args, sort_keys=True, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"SqliteTable: args must be JSON ({exc})") from None
 
 
 @final
@@ -146,7 +73,7 @@ class SqliteTable:
         """
         if not isinstance(key, str):
             raise TypeError(f"SqliteTable.set(): a key must be a str, got {key!r}")
-        text = _check_spec(target, args)
+        text = check_spec(target, args, "SqliteTable")
         sql = "INSERT OR REPLACE INTO proctree_supervised VALUES (?, ?, ?)"
         await self._run(lambda c: c.execute(sql, (key, target, text)), write=True)
 

@@ -1,12 +1,9 @@
 """The Supervisor: keyed child processes kept equal to a table, restarted by a policy.
 
-A :class:`Supervisor` owns one runner-backed process. Each supervised key
-gets a child process of it, made from the runner the :class:`Table` holds
-for that key, with the supervisor as its *keeper* (``docs/design.md``,
-section 8): a child's failures are taken off the tree and handed to the
-restart policy instead of closing the root. Only when the policy gives up
-(or a child raises :class:`TerminateTree`) does the supervisor itself fail,
-upward, like any other process.
+A :class:`Supervisor` owns one runner process; each key gets a child of it,
+from its :class:`Table`'s runner, the supervisor its *keeper* (design.md,
+section 8): a child's failures go to the policy instead of the root; only
+when it gives up (or :class:`TerminateTree`) does the supervisor fail.
 """
 
 from __future__ import annotations
@@ -50,9 +47,10 @@ from .events import (
     SupervisorGaveUp,
 )
 from .hosting import Hosting
+from .lease_keeper import open_keeper
 from .policy import DoNotRestart, RestartPolicy, TerminateTree, check_policy, matches
 from .restarts import FailureCount, restart_group, restart_in_order
-from .slot import Slot, stop_last_first
+from .slot import Slot, stop_last_first, stop_slot
 from .table import Table, check_key, check_table
 
 __all__ = ["DEFAULT_INTERVAL", "DEFAULT_START_TIMEOUT", "Supervisor"]
@@ -71,11 +69,10 @@ _CLOSED: Final = State.CLOSED
 class Supervisor:
     """Keeps one child process per key of a :class:`Table`, restarting them.
 
-    A supervisor is a runner: pass it to :func:`sequential`,
-    :func:`new_process` or ``proctree run`` and it runs in the process made
-    for it there; or call :meth:`start`, which runs it in a process of its
-    own, made (INITIAL, under ``parent``) when first needed. Starting it
-    restores every key of the table, each started
+    A supervisor is a runner (pass it to :func:`sequential`, ``proctree
+    run``...: it runs in the process made for it there), and :meth:`start`
+    runs it in its own process, made (INITIAL) when first needed. Starting
+    it restores every key of the table, each started
     concurrently and each given ``start_timeout`` seconds, and returns once
     all have started or failed (so startup waits at most
     ``start_timeout``). A restart loop then keeps the running set equal to
@@ -90,8 +87,7 @@ class Supervisor:
     supervisor fails upward only when the policy gives up
     (:class:`GaveUpError`) or a child raises :class:`TerminateTree`.
     Closing the supervisor stops every child (each with its own grace,
-    then forced) and waits for them. Run again once stopped (as a runner),
-    it starts afresh.
+    then forced) and waits for them.
 
     Args:
         table: the desired set; by default an empty :class:`MemoryTable`.
@@ -115,10 +111,11 @@ class Supervisor:
         InvalidStateError: ``parent`` is CLOSED.
     """
 
-    default_grace: ClassVar[float] = math.inf
-    """Its stop is its children's, each with its own grace."""
+    default_grace: ClassVar[float] = math.inf  # its stop is its children's
 
     _table: Table
+    _reads: Table  # what the loop reads: the table, or this host's lease view
+    _read_now: bool
     _policy: RestartPolicy
     _hosting: Hosting
     _interval: float
@@ -150,8 +147,6 @@ class Supervisor:
     ) -> None:
         table = check_table(table, "Supervisor")
         policy = check_policy(policy, "Supervisor")
-        if not isinstance(name, str):
-            raise TypeError(f"Supervisor: name must be a str, got {name!r}")
         if on_event is not None and not callable(on_event):
             raise TypeError(f"Supervisor: on_event must be callable, got {on_event!r}")
         self._interval = check_seconds(interval, "Supervisor: interval")
@@ -163,24 +158,23 @@ class Supervisor:
             if child_grace is None
             else check_seconds(child_grace, "Supervisor: child_grace")
         )
-        self._table = table
+        self._table = self._reads = table
+        self._read_now = False
         self._policy = policy
-        self._events = EventReporter(name, on_event)
         self._rng = random.Random(policy.seed)
         self._count = FailureCount(policy)
         self._fresh()
         self._hosting = Hosting.make(name, parent, self._count)
+        self._events = EventReporter(name, on_event)  # its process: at run()
 
-    def _fresh(self) -> None:
-        """The state of one run (a supervisor run again starts afresh)."""
+    def _fresh(self) -> None:  # the state of one run: each run starts afresh
         self._slots = {}
         self._order = []
         self._ended = []
         self._wake = trio.Event()
         self._count.reset()
         self._fatal = None
-        self._ready_scope = None
-        self._nursery = None
+        self._ready_scope = self._nursery = None
         self._overran = []
 
     # ------------------------------------------------------------- the node
@@ -251,6 +245,12 @@ class Supervisor:
     async def wait(self) -> None:
         """Wait until the supervisor is CLOSED; raise its failure if any."""
         await self.process.wait()
+
+    async def reload(self) -> None:
+        """Read the table now, not at the next interval (SIGHUP does it)."""
+        if self._nursery is not None and not self._hosting.closing():
+            await self._sync(trio.current_time())
+            self._wake.set()
 
     # ---------------------------------------------------------- per key
 
@@ -394,7 +394,7 @@ class Supervisor:
     async def _start_slot(self, slot: Slot) -> Process | None:
         """Start ``slot`` (already marked starting); route a failure to the policy."""
         try:
-            runner = await self._table.get(slot.key)
+            runner = await self._reads.get(slot.key)
             if runner is None:
                 return None
             p = new_process(
@@ -440,6 +440,18 @@ class Supervisor:
         me = current_process("Supervisor.run()")
         if self._hosting.enter(me):
             self._fresh()
+        self._events.process = me  # its tree's instruments see every event
+        async with open_keeper(self._table, self._slots, self._read_soon) as reads:
+            self._reads = reads  # a leasing table: only the keys this host holds
+            await self._serve(ready)
+
+    def _read_soon(self) -> None:
+        self._read_now = True
+        self._wake.set()
+
+    async def _serve(self, ready: Ready) -> None:
+        me = current_process("Supervisor")
+        assert me is self._hosting.process
         self._ready_scope = trio.CancelScope()
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
@@ -467,7 +479,7 @@ class Supervisor:
 
     async def _read_table(self) -> list[str]:
         keys: list[str] = []
-        async for key in self._table:
+        async for key in self._reads:
             keys.append(check_key(key, "Supervisor: the table"))
         self._order = keys
         return keys
@@ -483,7 +495,8 @@ class Supervisor:
             paused_by = self._count.resume(now)
             if paused_by is not None:
                 self._emit(RestartsResumed, paused_by)
-            if now >= next_read:
+            if now >= next_read or self._read_now:
+                self._read_now = False
                 await self._sync(now)
                 next_read = now + self._interval
             wake_at = next_read
@@ -525,17 +538,9 @@ class Supervisor:
                 del self._slots[key]
 
     async def _stop_removed(self, slot: Slot) -> None:
-        p = slot.process
-        if p is None or slot.stopping:
-            return
-        slot.stopping = True
-        try:
-            close_by(p, None)
-            await p.closed.wait()
-        finally:
-            slot.stopping = False
-            if slot.idle() and slot.key not in self._order:
-                self._slots.pop(slot.key, None)
+        await stop_slot(slot, None)
+        if slot.idle() and slot.key not in self._order:
+            self._slots.pop(slot.key, None)
 
     def _on_ended(self, slot: Slot, error: BaseException | None, now: float) -> bool:
         """Apply the policy to a child that ended; False once giving up."""
@@ -576,13 +581,15 @@ class Supervisor:
                 member.due = None
                 member.starting = True
             assert self._nursery is not None
-            self._nursery.start_soon(self._restart_group, group, now + delay)
+            self._nursery.start_soon(
+                restart_in_order,
+                group,
+                now + delay,
+                self._count,
+                self.process.closing,
+                self._start_quietly,
+            )
         return True
-
-    async def _restart_group(self, group: list[Slot], at: float) -> None:
-        await restart_in_order(
-            group, at, self._count, self._hosting.closing, self._start_quietly
-        )
 
     def _give_up(self, slot: Slot, error: BaseException) -> None:
         self._fatal = error
