@@ -37,8 +37,8 @@ class OverrunBatch:
     """The overruns of one host that are not logged yet."""
 
     count: int = 0
-    kinds: Counter[str] = attrs.field(factory=Counter)
-    paths: list[str] = attrs.field(factory=list)
+    kinds: Counter[str] = attrs.field(factory=Counter[str])
+    paths: list[str] = attrs.field(factory=list[str])
 
 
 def note_overrun(host: Host | None, p: Process) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Final, cast
 
 from .._core import ProctreeError
 
@@ -91,7 +91,7 @@ def check_sockets(sockets: object, what: str) -> tuple[socket.socket, ...]:
             f"{what}(): sockets must be a sequence of listening sockets (such as "
             f"proctree.systemd_sockets()), got {sockets!r}"
         )
-    chosen = tuple(sockets)
+    chosen = tuple(cast("Sequence[object]", sockets))
     for sock in chosen:
         if not isinstance(sock, socket.socket):
             raise TypeError(f"{what}(): sockets must be socket.socket, got {sock!r}")
@@ -105,4 +105,4 @@ def check_sockets(sockets: object, what: str) -> tuple[socket.socket, ...]:
                 f"{what}(): {sock!r} is not a listening stream socket: call "
                 "listen() on it first (systemd's ListenStream= sockets are)"
             )
-    return chosen
+    return cast("tuple[socket.socket, ...]", chosen)

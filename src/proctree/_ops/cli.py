@@ -355,7 +355,9 @@ def _add_seeing_run_options(run: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_seeing_commands(commands: argparse._SubParsersAction[Any]) -> None:
+def _add_seeing_commands(
+    commands: argparse._SubParsersAction[Any],  # pyright: ignore[reportPrivateUsage]
+) -> None:
     tree = commands.add_parser(
         "tree",
         help="print the live tree of a running 'proctree run' program",
@@ -422,6 +424,7 @@ def _seeing_for_run(
     instruments: list[Instrument] = []
     helpers: list[tuple[str, Helper]] = []
     timeline = None
+    control = None
     if args.shutdown_report is not None:
         timeline = ShutdownTimeline()
         instruments.append(timeline)
@@ -442,7 +445,7 @@ def _seeing_for_run(
         helpers.append(("control", serve))
 
     def finish() -> None:
-        if not args.no_control:
+        if control is not None:
             control.close()
         if timeline is not None:
             try:

@@ -26,7 +26,7 @@ import stat
 import struct
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Final, final
+from typing import Any, Final, cast, final
 
 import trio
 
@@ -303,7 +303,7 @@ async def _read_request(stream: trio.SocketStream) -> dict[str, Any] | None:
         request = json.loads(data.partition(b"\n")[0])
     except ValueError:
         return None
-    return request if isinstance(request, dict) else None
+    return cast("dict[str, Any]", request) if isinstance(request, dict) else None
 
 
 async def tree_answer(

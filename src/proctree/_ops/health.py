@@ -152,7 +152,7 @@ class HealthApp:
 
     health: Health
     metrics: PrometheusInstrument | None = None
-    _mounts: dict[str, ASGIApp] = attrs.field(init=False, factory=dict)
+    _mounts: dict[str, ASGIApp] = attrs.field(init=False, factory=dict[str, "ASGIApp"])
 
     def mount(self, prefix: str, app: ASGIApp) -> None:
         """Serve ``app`` for every path under ``prefix`` (such as ``/tree``).

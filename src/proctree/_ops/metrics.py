@@ -208,8 +208,8 @@ class PrometheusInstrument(Instrument):
             series = (process.path, event.key)
             known = self._restarts.get(series, 0)
             self._restarts[series] = known + isinstance(event, ChildRestarting)
-        elif hasattr(event, "key"):
-            self._restarts.setdefault((process.path, str(event.key)), 0)
+        elif (key := getattr(event, "key", None)) is not None:
+            self._restarts.setdefault((process.path, str(key)), 0)
 
     # ------------------------------------------------------------- scrape
 

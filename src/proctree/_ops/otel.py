@@ -18,7 +18,7 @@ from .._leaves import require
 from .._supervision import ChildRestarting
 
 if TYPE_CHECKING:
-    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.metrics import Counter, MeterProvider
     from opentelemetry.trace import Span, TracerProvider
 
 __all__ = ["OpenTelemetryInstrument"]
@@ -86,7 +86,7 @@ class OpenTelemetryInstrument(Instrument):
         )
         for state in _LIVE:
             self._processes.add(0, {"state": state.name.lower()})
-        counters = {}
+        counters: dict[str, Counter] = {}
         for name, description in (
             ("proctree.process.starts", "Processes started."),
             ("proctree.process.closes", "Processes closed."),

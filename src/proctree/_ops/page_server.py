@@ -64,7 +64,7 @@ def serve_page(path: Path, bind: str, *, timeout: float) -> int:
     """
     check_bind(bind)
     try:
-        import hypercorn  # noqa: F401
+        import hypercorn  # noqa: F401  # pyright: ignore[reportUnusedImport]
     except ImportError:
         print(
             "proctree tree: --serve needs hypercorn: pip install 'proctree[http]'",

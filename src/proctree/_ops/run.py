@@ -8,7 +8,7 @@ import math
 import os
 import signal
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from typing import Final, final
 
 import trio
@@ -199,7 +199,7 @@ async def _extend_start(proc: Process, notifier: SystemdNotifier) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _serving(health: Runner | None) -> AsyncIterator[None]:
+async def _serving(health: Runner | None) -> AsyncGenerator[None, None]:
     """Serve the probes, if asked, in a root of their own around the run.
 
     Outside the application's root, so they answer until its very end

@@ -286,7 +286,7 @@ class ShutdownTimeline(Instrument):
         """
         start = self._origin()
         path = self._critical()
-        out = []
+        out: list[ShutdownSpan] = []
         names: list[str] = []
         for depth, span in enumerate(path):
             names.append(span.name)

@@ -105,12 +105,12 @@ def _rows(spans: Sequence[ShutdownSpan], max_rows: int) -> tuple[list[_Row], int
 
 def _holders(path: Sequence[ShutdownSpan]) -> list[str]:
     """One line per step of the critical path: what held that process up."""
-    lines = []
+    lines: list[str] = []
     for i, span in enumerate(path):
         nxt = path[i + 1] if i + 1 < len(path) else None
         closing = span.closing or 0.0
         released = span.teardown if span.teardown is not None else span.closed
-        parts = []
+        parts: list[str] = []
         if released is not None:
             child_done = (
                 nxt.closed if nxt is not None and nxt.closed is not None else closing
@@ -140,7 +140,7 @@ def figures(
     if not spans:
         return ["No process closed while the timeline was recording."]
     top = path[0] if path else spans[0]
-    lines = []
+    lines: list[str] = []
     if top.closed is not None and top.closing is not None:
         lines.append(
             f"Shutdown: {top.closed - top.closing:.3f} s ({top.name} began "

@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final, final
+from typing import Any, Final, cast, final
 
 import trio
 
@@ -220,7 +220,7 @@ async def _exchange(
         raise Unreachable(f"{what} sent an answer that is not a JSON object")
     if "error" in answer:
         raise Unreachable(f"{what} {answer['error']}")
-    return data, answer
+    return data, cast("dict[str, Any]", answer)
 
 
 async def _ping(path: Path, timeout: float) -> dict[str, Any]:
@@ -254,7 +254,7 @@ def list_programs(
         folder = runtime_dir(environ)
     except ControlError as exc:
         raise Unreachable(str(exc)) from None
-    found = []
+    found: list[Program] = []
     for path in list_sockets(folder):
         try:
             facts = trio.run(_ping, path, timeout)

@@ -10,7 +10,7 @@ major version in :data:`SCHEMA`, a new field does not.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final, final
+from typing import Any, Final, cast, final
 
 import attrs
 import trio
@@ -152,7 +152,7 @@ def _require(doc: object, what: str) -> Mapping[str, Any]:
         raise TreeDocumentError(
             f"{what} must be a JSON object, got {type(doc).__name__}"
         )
-    return doc
+    return cast("Mapping[str, Any]", doc)
 
 
 def check_schema(doc: Mapping[str, Any]) -> None:
@@ -181,9 +181,10 @@ def snapshot_from_document(doc: Mapping[str, Any]) -> ProcessInfo:
     """
     _require(doc, "a tree document")
     check_schema(doc)
-    entries = doc.get("processes")
-    if not isinstance(entries, Sequence) or not entries:
+    found = doc.get("processes")
+    if not isinstance(found, Sequence) or not found:
         raise TreeDocumentError("a tree document needs a non-empty 'processes' list")
+    entries = cast("Sequence[object]", found)
     paths: list[str] = []
     kids: list[list[int]] = [[] for _ in entries]
     for i, raw in enumerate(entries):
@@ -206,7 +207,7 @@ def snapshot_from_document(doc: Mapping[str, Any]) -> ProcessInfo:
             )
     infos: list[ProcessInfo | None] = [None] * len(entries)
     for i in range(len(entries) - 1, -1, -1):
-        entry = entries[i]
+        entry = _require(entries[i], f"processes[{i}]")
         try:
             state = State[_field(entry, i, "state", str)]
         except KeyError:
@@ -267,7 +268,7 @@ def render_document(doc: Mapping[str, Any], view: str, *, colour: bool = False) 
     if view != "text":
         raise ValueError(f"view must be 'text' or 'dot', got {view!r}")
     out = render_text(snapshot, colour=colour)
-    closed = doc.get("recently_closed") or []
+    closed: list[Mapping[str, Any]] = doc.get("recently_closed") or []
     if closed:
         lines = [f"recently closed ({len(closed)}):"]
         for entry in closed:

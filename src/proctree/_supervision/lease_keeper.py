@@ -19,6 +19,7 @@ import math
 import random
 import weakref
 from collections.abc import (
+    AsyncGenerator,
     AsyncIterator,
     Awaitable,
     Callable,
@@ -89,7 +90,7 @@ class SupervisorLink:
 @asynccontextmanager
 async def open_keeper(
     table: Table, slots: Mapping[str, Slot], read_soon: Callable[[], None]
-) -> AsyncIterator[Table]:
+) -> AsyncGenerator[Table, None]:
     """The table a supervisor reads while it runs: ``table`` or its lease view.
 
     For a :class:`LeasingTable`, joins the store and takes this host's
@@ -122,9 +123,9 @@ class LeaseKeeper:
 
     store: LeaseStore
     link: SupervisorLink
-    held: dict[str, Lease] = attrs.field(factory=dict)
+    held: dict[str, Lease] = attrs.field(factory=dict[str, Lease])
     """The keys this host may run now."""
-    releasing: dict[str, Lease] = attrs.field(factory=dict)
+    releasing: dict[str, Lease] = attrs.field(factory=dict[str, Lease])
     """Keys being stopped before they are given back."""
     deadline: float = -math.inf
     """The local deadline: fence then, unless a renewal succeeds first."""
@@ -251,7 +252,7 @@ class LeaseKeeper:
         s = await self._call(self.store.survey)
         self.hosts = s.hosts
         changed = False
-        stale = []
+        stale: list[Lease] = []
         for key, lease in list(self.held.items()):
             if s.mine.get(key) != lease.epoch:
                 del self.held[key]  # not ours any more (deleted for good)

@@ -59,7 +59,7 @@ def import_psycopg(what: str) -> None:
         ModuleNotFoundError: psycopg is missing; the message names the extra.
     """
     try:
-        import psycopg.pq  # noqa: F401
+        import psycopg.pq  # noqa: F401  # pyright: ignore[reportUnusedImport]
     except ImportError as exc:
         raise ModuleNotFoundError(
             f"{what} needs psycopg 3: pip install 'proctree[postgres]'",
@@ -236,7 +236,7 @@ class PgConnection:
 
 
 def _drain(pgconn: PGconn) -> list[tuple[str, str]]:
-    found = []
+    found: list[tuple[str, str]] = []
     while (n := pgconn.notifies()) is not None:
         found.append((n.relname.decode(), n.extra.decode()))
     return found

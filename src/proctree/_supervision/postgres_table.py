@@ -14,7 +14,7 @@ import json
 import math
 import os
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Final, final
 
@@ -225,7 +225,7 @@ class PostgresTable:
     # ------------------------------------------------------------ the leases
 
     @asynccontextmanager
-    async def open_leases(self) -> AsyncIterator[LeaseStore]:
+    async def open_leases(self) -> AsyncGenerator[LeaseStore, None]:
         """This host's lease session (see :class:`~proctree.LeasingTable`).
 
         Raises:
@@ -292,7 +292,7 @@ class _Link:
                 with trio.fail_after(self.timeout):
                     fresh = self.conn is None or self.conn.closed
                     if self.conn is None or self.conn.closed:
-                        self.conn = await self.table._connect()
+                        self.conn = await self.table._connect()  # pyright: ignore[reportPrivateUsage]
                     try:
                         return await self.conn.execute(sql, params)
                     except PgLost:
@@ -301,7 +301,7 @@ class _Link:
                     # A connection kept from before broke (the server was
                     # restarted, or the backend ended): once more on a new
                     # one. Every statement of the table may run twice.
-                    self.conn = await self.table._connect()
+                    self.conn = await self.table._connect()  # pyright: ignore[reportPrivateUsage]
                     return await self.conn.execute(sql, params)
             except trio.TooSlowError:
                 self.close()
@@ -323,7 +323,7 @@ class _Link:
         try:
             if self.conn is None or self.conn.closed:
                 with trio.fail_after(self.table.timing.ttl):
-                    conn = await self.table._connect()
+                    conn = await self.table._connect()  # pyright: ignore[reportPrivateUsage]
                     await conn.execute(f'LISTEN "{channel}"')
                 self.conn = conn
                 return []  # listening now; what came before is looked at
@@ -350,7 +350,7 @@ class _Store:
     link: _Link
     listener: _Link
     session: int | None = None
-    specs: dict[str, RunnerSpec] = attrs.field(factory=dict)
+    specs: dict[str, RunnerSpec] = attrs.field(factory=dict[str, RunnerSpec])
 
     @property
     def host(self) -> str:
@@ -362,7 +362,7 @@ class _Store:
 
     @property
     def _sql(self) -> Statements:
-        return self.table._sql
+        return self.table._sql  # pyright: ignore[reportPrivateUsage]
 
     def _me(self) -> int:
         if self.session is None:
@@ -395,7 +395,7 @@ class _Store:
 
     async def claim(self, limit: int) -> list[Lease]:
         rows = await self.link.execute(self._sql.claim, [self._me(), limit])
-        got = []
+        got: list[Lease] = []
         for key, epoch, target, args in rows:
             self.specs[_str(key)] = _spec(target, args)
             got.append(Lease(_str(key), int(_str(epoch)), self.host))
