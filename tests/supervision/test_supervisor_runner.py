@@ -230,7 +230,7 @@ async def test_a_supervisor_under_a_supervisor_is_restarted_afresh(
         assert inner.state is State.RUNNING
         assert inner.restarts("a") == 0  # a new run starts afresh
         info = proctree.tree(outer.process)
-        assert [c.restarts for c in info.children] == [1]
+        assert [(c.key, c.restarts) for c in info.children] == [("inner", 1)]
         await outer.stop()
     assert log.count("start a") == 3
 
@@ -248,6 +248,23 @@ async def test_a_pause_shows_in_the_tree_while_it_runs_as_a_part(
         fleet = next(i for i in proctree.tree(p).walk() if i.name == "fleet")
         assert fleet.status == "restarts paused until t=15 (10s from now)"
         await p.stop()
+
+
+async def test_its_events_reach_the_instruments_of_the_tree_it_runs_in() -> None:
+    seen: list[tuple[str, str, str]] = []
+
+    class Events(proctree.Instrument):
+        def supervisor_event(self, process: proctree.Process, event: object) -> None:
+            key = getattr(event, "key", "")
+            seen.append((process.name, type(event).__name__, key))
+
+    sup = Supervisor(MemoryTable({"a": proctree.nop()}), name="fleet")
+    async with proctree.open_root(instruments=[Events()]):
+        p = proctree.new_process(proctree.sequential(proctree.nop(), sup))
+        await p.start()
+        assert seen == [("fleet", "ChildStarted", "a")]
+        await p.stop()
+    assert seen[1:] == [("fleet", "ChildStopped", "a")]
 
 
 async def test_a_supervisor_is_startable_by_a_nursery() -> None:

@@ -93,6 +93,12 @@ class PauseStatus:
         if self.inner is not None:
             self.inner.closed(p)
 
+    @property
+    def key(self) -> str | None:
+        """The key ``inner`` keeps the process under (a parent supervisor's)."""
+        key: object = getattr(self.inner, "key", None)
+        return key if isinstance(key, str) else None
+
     def restarts(self, p: Process) -> int:
         """What ``inner`` counts (a parent supervisor restarting this one)."""
         counter = getattr(self.inner, "restarts", None)
