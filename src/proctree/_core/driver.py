@@ -113,6 +113,10 @@ def drive(closes: list[tuple[Process, float | None]], settles: list[Process]) ->
             if children:
                 for child, flags in children.items():
                     if flags & CLOSE:
+                        # Its reason is known here, for much less than
+                        # _reason() would cost it (a failure of its own wins).
+                        if child._why is None and child._error is None:
+                            child._why = PARENT
                         closes.append((child, deadline))
         if settles:
             _settle(settles.pop(), closes, settles)
