@@ -53,6 +53,16 @@ def check_async_callable(
         if nargs is not None:
             _check_arity_fast(fn, what, example, nargs)
         return
+    if type(fn) is types.MethodType:
+        func = fn.__func__
+        if type(func) is types.FunctionType and (
+            func.__code__.co_flags & inspect.CO_COROUTINE
+        ):
+            # A runner object's run: its function, with self as one more
+            # argument (a new bound method each time, so not cached).
+            if nargs is not None and not _arity_fits(func.__code__, func, nargs + 1):
+                _check_arity(fn, what, example, nargs)
+            return
     if not callable(fn):
         raise TypeError(
             f"{what}() needs an async function (async def {example}: ...), "
@@ -80,15 +90,19 @@ def check_async_callable(
         )
 
 
-def _check_arity_fast(fn: types.FunctionType, what: str, example: str, n: int) -> None:
-    code = fn.__code__
+def _arity_fits(code: types.CodeType, fn: types.FunctionType, n: int) -> bool:
+    """Whether ``n`` positional arguments fit ``fn``'s own parameters."""
+    if code.co_kwonlyargcount > len(fn.__kwdefaults__ or ()):
+        return False  # a required keyword-only parameter: let inspect say
+    required = code.co_argcount - len(fn.__defaults__ or ())
     if code.co_flags & inspect.CO_VARARGS:
-        required = code.co_argcount - len(fn.__defaults__ or ())
-        if n >= required:
-            return
-    elif code.co_argcount - len(fn.__defaults__ or ()) <= n <= code.co_argcount:
-        return
-    _check_arity(fn, what, example, n)
+        return n >= required
+    return required <= n <= code.co_argcount
+
+
+def _check_arity_fast(fn: types.FunctionType, what: str, example: str, n: int) -> None:
+    if not _arity_fits(fn.__code__, fn, n):
+        _check_arity(fn, what, example, n)
 
 
 def _check_arity(fn: object, what: str, example: str, n: int) -> None:
