@@ -15,6 +15,7 @@ import attrs
 import trio
 
 from .._core import (
+    Process,
     ProctreeError,
     Ready,
     RunFn,
@@ -22,8 +23,12 @@ from .._core import (
     RunnerObject,
     check_async_callable,
     describe,
+    forget_on_closing,
     is_cancellation,
+    is_closing,
     join_failures,
+    mark_ready,
+    on_closing,
     one_failure,
     runner_callable,
     runner_name,
@@ -58,6 +63,38 @@ class Leaf:
 
     async def run(self, ready: Ready) -> None:
         """Run the foreground, report ready, stop gracefully when asked."""
+        if self.graceful_stop is None:
+            p = mark_ready(ready)
+            if p is not None:
+                await self._run_alone(p)
+                return
+        await self._run_beside(ready)
+
+    async def _run_alone(self, p: Process) -> None:
+        """The fast path: the foreground in this task, cancelled by the close.
+
+        With no graceful stop, stopping is cancelling the foreground; so it
+        needs no task, nursery or event of its own: the process is already
+        reported ready, and the start of its close cancels the foreground's
+        scope (``docs/design-compose.md``, "The leaf's fast path").
+        """
+        scope = trio.CancelScope()
+        stop = scope.cancel
+        if not on_closing(p, stop):
+            stop()  # stopped before it began: the foreground is cancelled
+        try:
+            with scope:
+                await self.run_in_foreground()
+        finally:
+            forget_on_closing(p, stop)
+        if not scope.cancel_called and not is_closing(p):
+            raise ProctreeError(
+                f"leaf {self.name!r}: run_in_foreground returned while the "
+                "process was running; a leaf must run until it is stopped"
+            )
+
+    async def _run_beside(self, ready: Ready) -> None:
+        """The foreground in a task of its own, beside the wait on ``ready()``."""
         failures: list[BaseException] = []
         ended = trio.Event()
         foreground_scope = trio.CancelScope()

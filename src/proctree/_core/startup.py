@@ -25,7 +25,7 @@ from .state import State
 if TYPE_CHECKING:
     from .node import Process
 
-__all__ = ["Startup", "start", "startup_failure"]
+__all__ = ["ReadyCallback", "Startup", "mark_ready", "start", "startup_failure"]
 
 _INITIAL: Final = State.INITIAL
 _STARTING: Final = State.STARTING
@@ -131,12 +131,30 @@ async def _await_startup_end(
         raise
 
 
-async def _runner_task(p: Process, run: RunFn, progress: Startup) -> None:
-    CURRENT.set(p)
-    scope = p._scope
-    assert scope is not None
+@final
+class ReadyCallback:
+    """The ``ready`` a runner process's runner is called with.
 
-    async def ready() -> None:
+    Awaiting it reports the runner ready and returns when the process
+    starts closing. :func:`mark_ready` reports ready without waiting, for
+    a runner that watches the close another way (a leaf's fast path).
+    """
+
+    __slots__ = ("_p", "_progress")
+
+    def __init__(self, p: Process, progress: Startup) -> None:
+        self._p = p
+        self._progress = progress
+
+    async def __call__(self) -> None:
+        """Report ready; return once the process starts closing."""
+        self.mark()
+        await self._p.closing.wait()
+
+    def mark(self) -> Process:
+        """Report ready (once): a STARTING process becomes RUNNING."""
+        progress = self._progress
+        p = self._p
         if not progress.reached:
             progress.reached = True
             if p._state is _STARTING:
@@ -146,7 +164,26 @@ async def _runner_task(p: Process, run: RunFn, progress: Startup) -> None:
                 if host is not None and host.instruments:
                     emit(host, "ready", p)
             progress.event.set()
-        await p.closing.wait()
+        return p
+
+
+def mark_ready(ready: object) -> Process | None:
+    """Report ready through ``ready`` without waiting, if it is the core's.
+
+    Returns the runner's process (whose close the caller must then watch,
+    with ``on_closing``), or None when ``ready`` is some other callable: the
+    caller must await it as usual.
+    """
+    if type(ready) is ReadyCallback:
+        return ready.mark()
+    return None
+
+
+async def _runner_task(p: Process, run: RunFn, progress: Startup) -> None:
+    CURRENT.set(p)
+    scope = p._scope
+    assert scope is not None
+    ready = ReadyCallback(p, progress)
 
     try:
         with scope:
