@@ -21,6 +21,7 @@ from .._core import (
     Ready,
     Runner,
     RunnerObject,
+    State,
     check_name,
     close_by,
     current_process,
@@ -55,6 +56,12 @@ class _Dependencies:
     startup: list[BaseException] = attrs.field(factory=list[BaseException])
     stopping: bool = False
     done: bool = False
+    # A stop in order (sequential, chain): the dependencies left to stop,
+    # the next first; each is closed as the one before it becomes CLOSED,
+    # inside the driver, with no task step in between.
+    order: list[Process] = attrs.field(factory=list[Process])
+    deadline: float | None = None
+    advancing: bool = False
 
     def take(self, p: Process, exc: BaseException) -> bool:
         if self.done:
@@ -69,6 +76,25 @@ class _Dependencies:
         if not self.stopping and not self.done:
             # A dependency ended by itself: the others are stopped too.
             close_by(self.owner, None)
+        elif self.order:
+            self.advance()
+
+    def advance(self) -> None:
+        """Close the next dependency of the order once those before it are CLOSED."""
+        if self.advancing:
+            return  # a close below made one CLOSED at once: the loop sees it
+        self.advancing = True
+        try:
+            order = self.order
+            while order:
+                head = order[0]
+                if head.state is not State.CLOSED:
+                    close_by(head, self.deadline)
+                    if head.state is not State.CLOSED:
+                        break
+                del order[0]
+        finally:
+            self.advancing = False
 
 
 _SEQUENTIAL: Final = "sequential"
@@ -146,7 +172,7 @@ class Dependencies:
                 await ready()
         finally:
             keeper.stopping = True
-            await _stop_in_order(me, started[::-1])
+            await _stop_in_order(me, keeper, started[::-1])
 
     async def _run_parallel(
         self, me: Process, keeper: _Dependencies, ready: Ready
@@ -185,18 +211,27 @@ class Dependencies:
             await _stop_together(me, children)
 
 
-async def _stop_in_order(me: Process, deps: list[Process]) -> None:
-    """Stop ``deps`` one after another; forced ones are all asked at once."""
-    deadline = forced_at(me)
-    for i, dep in enumerate(deps):
-        close_by(dep, deadline)
-        try:
-            await dep.closed.wait()
-        except BaseException:
-            now = trio.current_time()
-            for rest in deps[i + 1 :]:
-                close_by(rest, now)
-            raise
+async def _stop_in_order(
+    me: Process, keeper: _Dependencies, deps: list[Process]
+) -> None:
+    """Stop ``deps`` one after another; forced ones are all asked at once.
+
+    The keeper closes each as the one before it is CLOSED (see
+    :meth:`_Dependencies.advance`); this task only waits for the last.
+    """
+    keeper.deadline = forced_at(me)
+    keeper.order = list(deps)
+    keeper.advance()
+    try:
+        for dep in deps:
+            if dep.state is not State.CLOSED:
+                await dep.closed.wait()
+    except BaseException:
+        now = trio.current_time()
+        rest, keeper.order = keeper.order, []
+        for dep in rest:
+            close_by(dep, now)
+        raise
 
 
 async def _stop_together(me: Process, deps: list[Process]) -> None:
