@@ -1224,10 +1224,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--phase",
-        choices=("spawn", "close", "start", "stop"),
+        choices=("spawn", "close", "start", "stop", "restarts"),
         help=(
             "phase to profile with --profile: spawn or close; start or stop "
-            "for the (e) workloads (default: close, or stop)"
+            "for the (e) workloads, restarts for the restart ones "
+            "(default: close, or stop)"
         ),
     )
     parser.add_argument(

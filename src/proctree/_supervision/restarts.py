@@ -7,6 +7,7 @@ is what one failure restarts under the policy's strategy.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import final
 
@@ -14,10 +15,17 @@ import attrs
 import trio
 
 from .._core import Keeper, Process
+from .errors import GaveUpError
 from .policy import RestartPolicy, Strategy
 from .slot import Slot, stop_last_first
 
-__all__ = ["FailureCount", "PauseStatus", "restart_group", "restart_in_order"]
+__all__ = [
+    "FailureCount",
+    "PauseStatus",
+    "next_delay",
+    "restart_group",
+    "restart_in_order",
+]
 
 
 @final
@@ -53,6 +61,20 @@ class FailureCount:
         self.paused_until = now + self.policy.threshold_backoff
         self.paused_by = slot
         return True
+
+    def announced(self, delay: float, now: float) -> float:
+        """The real delay of a restart due in ``delay`` s: a pause delays it."""
+        until = self.paused_until
+        return delay if until is None else max(delay, until - now)
+
+    def gave_up(self, name: str, key: str, error: BaseException | None) -> GaveUpError:
+        """Supervisor ``name`` gives up: ``key`` took the count past the threshold."""
+        gave_up = GaveUpError(
+            f"supervisor {name!r} gave up: key {key!r} made the failure count "
+            f"{self.count:.3g}, past the threshold {self.policy.failure_threshold:g}"
+        )
+        gave_up.__cause__ = error
+        return gave_up
 
     def resume(self, now: float) -> Slot | None:
         """End a pause that is over (the count starts again from zero).
@@ -111,6 +133,20 @@ class PauseStatus:
             return None
         left = max(0.0, until - trio.current_time())
         return f"restarts paused until t={until:g} ({left:g}s from now)"
+
+
+def next_delay(
+    slot: Slot, policy: RestartPolicy, rng: random.Random, now: float
+) -> float:
+    """The delay before ``slot``'s next restart; counts it in its streak.
+
+    A child that ran for ``policy.stable_after`` seconds starts a new streak.
+    """
+    if now - slot.started_at >= policy.stable_after:
+        slot.streak = 0
+    delay = policy.delay(slot.streak, rng)
+    slot.streak += 1
+    return delay
 
 
 def restart_group(

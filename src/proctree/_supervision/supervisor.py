@@ -29,12 +29,7 @@ from .._core import (
     new_process,
     set_keeper,
 )
-from .errors import (
-    GaveUpError,
-    NotRunningError,
-    ProcessExistsError,
-    ProcessNotFoundError,
-)
+from .errors import NotRunningError, ProcessExistsError, ProcessNotFoundError
 from .events import (
     ChildFailed,
     ChildRestarting,
@@ -49,7 +44,7 @@ from .events import (
 from .hosting import Hosting
 from .lease_keeper import open_keeper
 from .policy import DoNotRestart, RestartPolicy, TerminateTree, check_policy, matches
-from .restarts import FailureCount, restart_group, restart_in_order
+from .restarts import FailureCount, next_delay, restart_group, restart_in_order
 from .slot import Slot, stop_last_first, stop_slot
 from .table import Table, check_key, check_table
 
@@ -131,6 +126,7 @@ class Supervisor:
     _fatal: BaseException | None
     _ready_scope: trio.CancelScope | None
     _nursery: trio.Nursery | None
+    _looping: bool  # the restart loop runs: a close applies the policy at once
     _overran: list[str]
 
     def __init__(
@@ -175,6 +171,7 @@ class Supervisor:
         self._count.reset()
         self._fatal = None
         self._ready_scope = self._nursery = None
+        self._looping = False
         self._overran = []
 
     # ------------------------------------------------------------- the node
@@ -388,8 +385,15 @@ class Supervisor:
             return  # whoever owns the slot handles it
         if self._hosting.closing():
             return
-        self._ended.append((slot, error))
-        self._wake.set()
+        if self._looping and not self._ended and self._fatal is None:
+            # The policy applies here, where the close is reported: a due
+            # restart starts now, with no wake-up of the loop before it.
+            now = trio.current_time()
+            if self._on_ended(slot, error, now) and self._start_if_due(slot, now):
+                return
+        else:
+            self._ended.append((slot, error))
+        self._wake.set()  # the loop sees the delay, the pause or the end
 
     async def _start_slot(self, slot: Slot) -> Process | None:
         """Start ``slot`` (already marked starting); route a failure to the policy."""
@@ -485,6 +489,7 @@ class Supervisor:
         return keys
 
     async def _loop(self) -> None:
+        self._looping = True
         next_read = trio.current_time() + self._interval
         while True:
             now = trio.current_time()
@@ -504,18 +509,22 @@ class Supervisor:
                 wake_at = min(wake_at, self._count.paused_until)
             else:
                 for slot in list(self._slots.values()):
-                    if slot.due is None or slot.held or not slot.idle():
-                        continue
-                    if slot.due <= now:
-                        slot.due = None
-                        slot.starting = True
-                        self._spawn(self._start_quietly, slot)
-                    else:
+                    if not self._start_if_due(slot, now) and slot.due is not None:
                         wake_at = min(wake_at, slot.due)
             if not self._ended:
                 with trio.move_on_at(wake_at):
                     await self._wake.wait()
             self._wake = trio.Event()
+
+    def _start_if_due(self, slot: Slot, now: float) -> bool:
+        """Start ``slot`` if its restart is due now and nothing holds it."""
+        due, paused = slot.due, self._count.paused_until is not None
+        if due is None or due > now or paused or slot.held or not slot.idle():
+            return False
+        slot.due = None
+        slot.starting = True
+        self._spawn(self._start_quietly, slot)
+        return True
 
     def _spawn(self, fn: Callable[[Slot], object], slot: Slot) -> None:
         assert self._nursery is not None
@@ -553,24 +562,13 @@ class Supervisor:
             return True
         if self._count.record(now):
             if policy.on_threshold == "give_up":
-                gave_up = GaveUpError(
-                    f"supervisor {self.name!r} gave up: key {slot.key!r} "
-                    f"made the failure count {self._count.count:.3g}, past the "
-                    f"threshold {policy.failure_threshold:g}"
-                )
-                gave_up.__cause__ = error
-                self._give_up(slot, gave_up)
+                self._give_up(slot, self._count.gave_up(self.name, slot.key, error))
                 return False
             if self._count.pause(slot, now):
                 self._emit(RestartsPaused, slot, delay=policy.threshold_backoff)
-        if now - slot.started_at >= policy.stable_after:
-            slot.streak = 0
-        delay = policy.delay(slot.streak, self._rng)
-        slot.streak += 1
+        delay = next_delay(slot, policy, self._rng, now)
         group = restart_group(policy.strategy, slot, self._ordering(), self._slots)
-        # While paused, a restart waits for the pause's end: say so.
-        paused_until = self._count.paused_until
-        announced = delay if paused_until is None else max(delay, paused_until - now)
+        announced = self._count.announced(delay, now)
         for member in group:
             member.count += 1
             self._emit(ChildRestarting, member, delay=announced)
