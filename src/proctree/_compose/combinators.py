@@ -88,13 +88,17 @@ class _Dependencies:
             order = self.order
             while order:
                 head = order[0]
-                if head.state is not State.CLOSED:
+                if not _is_closed(head):
                     close_by(head, self.deadline)
-                    if head.state is not State.CLOSED:
+                    if not _is_closed(head):  # closing: its close calls back
                         break
                 del order[0]
         finally:
             self.advancing = False
+
+
+def _is_closed(p: Process) -> bool:
+    return p.state is State.CLOSED
 
 
 _SEQUENTIAL: Final = "sequential"
