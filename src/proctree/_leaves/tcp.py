@@ -15,7 +15,6 @@ import trio
 from .._core import (
     Process,
     Ready,
-    State,
     check_async_callable,
     check_name,
     close_by,
@@ -247,9 +246,9 @@ class TCPServer:
                     )
                     await trio.sleep(_RETRY_SECONDS)
                     continue
-                if me.state is State.CLOSING or me.state is State.CLOSED:
-                    await stream.aclose()  # stopping: accept no more
-                    continue
+                # Accepted as the stop began (the cancel of this loop is
+                # on its way): the kernel gave it to us, so it is served,
+                # within the server's grace, never dropped unanswered.
                 # Its grace is the server's: _drain gives it the server's
                 # forced time, so it is never forced before the server is.
                 conn = me.go(
