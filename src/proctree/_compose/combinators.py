@@ -228,7 +228,7 @@ async def _stop_in_order(
     keeper.advance()
     try:
         for dep in deps:
-            if dep.state is not State.CLOSED:
+            if not _is_closed(dep):
                 await dep.closed.wait()
     except BaseException:
         now = trio.current_time()

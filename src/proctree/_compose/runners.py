@@ -76,7 +76,7 @@ class Leaf:
         With no graceful stop, stopping is cancelling the foreground; so it
         needs no task, nursery or event of its own: the process is already
         reported ready, and the start of its close cancels the foreground's
-        scope (``docs/design-compose.md``, "The leaf's fast path").
+        scope (``docs/design-compose.md``, section 8).
         """
         scope = trio.CancelScope()
         stop = scope.cancel
@@ -87,7 +87,7 @@ class Leaf:
                 await self.run_in_foreground()
         finally:
             forget_on_closing(p, stop)
-        if not scope.cancel_called and not is_closing(p):
+        if not is_closing(p):  # it ended by itself, not by a stop
             raise ProctreeError(
                 f"leaf {self.name!r}: run_in_foreground returned while the "
                 "process was running; a leaf must run until it is stopped"

@@ -59,8 +59,8 @@ def check_async_callable(
             func.__code__.co_flags & inspect.CO_COROUTINE
         ):
             # A runner object's run: its function, with self as one more
-            # argument (a new bound method each time, so not cached).
-            if nargs is not None and not _arity_fits(func.__code__, func, nargs + 1):
+            # argument.
+            if nargs is not None and not _arity_fits(func, nargs + 1):
                 _check_arity(fn, what, example, nargs)
             return
     if not callable(fn):
@@ -90,8 +90,9 @@ def check_async_callable(
         )
 
 
-def _arity_fits(code: types.CodeType, fn: types.FunctionType, n: int) -> bool:
+def _arity_fits(fn: types.FunctionType, n: int) -> bool:
     """Whether ``n`` positional arguments fit ``fn``'s own parameters."""
+    code = fn.__code__
     if code.co_kwonlyargcount > len(fn.__kwdefaults__ or ()):
         return False  # a required keyword-only parameter: let inspect say
     required = code.co_argcount - len(fn.__defaults__ or ())
@@ -101,7 +102,7 @@ def _arity_fits(code: types.CodeType, fn: types.FunctionType, n: int) -> bool:
 
 
 def _check_arity_fast(fn: types.FunctionType, what: str, example: str, n: int) -> None:
-    if not _arity_fits(fn.__code__, fn, n):
+    if not _arity_fits(fn, n):
         _check_arity(fn, what, example, n)
 
 
