@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -686,3 +687,104 @@ async def test_while_paused_a_restart_announces_the_delay_that_really_comes(
     for event, start in zip(restarting, starts[1:], strict=True):
         assert event.time + event.delay == start
     assert "restarts paused until t=15 (10s from now)" in snapshots[0]
+
+
+class Flaky:
+    """Fails once running; its restarts then fail to start as told."""
+
+    def __init__(self, restart: str) -> None:
+        self.restart = restart  # how each restart goes: "hangs", "raises", "returns"
+        self.runs = 0
+
+    async def run(self, ready: Ready) -> None:
+        self.runs += 1
+        if self.runs == 1:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(ready)
+                await trio.sleep(1)
+                nursery.cancel_scope.cancel()
+            raise Boom("first run")
+        if self.restart == "hangs":
+            await trio.sleep_forever()
+        if self.restart == "raises":
+            raise Boom("restart")
+
+
+@pytest.mark.parametrize("restart", ["hangs", "raises", "returns"])
+async def test_a_restart_that_fails_to_start_is_the_policys_like_any_failure(
+    autojump_clock: trio.testing.MockClock, restart: str
+) -> None:
+    # A due restart is started with no task waiting on its start (the
+    # table answers at once): its startup failure, start timeout included,
+    # reaches the policy through the slot, as a failure while running does.
+    flaky = Flaky(restart)
+    events: list[SupervisorEvent] = []
+    policy = RestartPolicy.exponential(
+        initial=1.0, cap=1.0, jitter=0.0, failure_threshold=math.inf
+    )
+    async with proctree.open_root() as root:
+        sup = Supervisor(
+            MemoryTable({"a": flaky.run}),
+            policy=policy,
+            start_timeout=2,
+            interval=600,
+            on_event=events.append,
+        )
+        await sup.start()
+        await trio.sleep(7.5)
+        failures = [e for e in events if isinstance(e, ChildFailed)]
+        expected = {
+            "hangs": proctree.StartTimeoutError,
+            "raises": Boom,
+            "returns": proctree.StartError,
+        }[restart]
+        assert len(failures) == (3 if restart == "hangs" else 7)
+        assert isinstance(failures[0].error, Boom)
+        assert [type(e.error) for e in failures[1:]] == [expected] * (len(failures) - 1)
+        # first run fails at 1; each restart comes 1 s after the last failure,
+        # and fails at once (or after its 2 s start timeout)
+        took = 2 if restart == "hangs" else 0
+        assert [e.time for e in failures] == [
+            1.0 + i * (1 + took) for i in range(len(failures))
+        ]
+        assert sup.restarts("a") == len(failures)
+        assert not [e for e in events if isinstance(e, ChildStarted)][1:]
+        assert sup.overran == ()
+        assert root.state is proctree.State.RUNNING
+        await sup.stop()
+
+
+class NoQuickGet:
+    """A table with only the async get: restarts start in a task, as before."""
+
+    def __init__(self, runner: object) -> None:
+        self.runner = runner
+        self.gets = 0
+
+    async def get(self, key: str, /) -> object:
+        self.gets += 1
+        await trio.lowlevel.checkpoint()
+        return self.runner if key == "a" else None
+
+    async def _keys(self) -> object:
+        yield "a"
+
+    def __aiter__(self) -> object:
+        return self._keys()
+
+
+async def test_a_table_without_get_nowait_restarts_through_its_get(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    log: list[tuple[float, str]] = []
+    worker = Worker(log, "a")
+    worker.fail_after = [1.0]
+    table = NoQuickGet(worker)
+    async with proctree.open_root():
+        sup = Supervisor(table, policy=EXACT, interval=60)  # type: ignore[arg-type]
+        await sup.start()
+        await trio.sleep(3)
+        assert log == [(0.0, "start a"), (1.0, "stop a"), (1.5, "start a")]
+        assert table.gets == 2  # the restore, then the restart
+        assert sup.child("a").state is proctree.State.RUNNING
+        await sup.stop()

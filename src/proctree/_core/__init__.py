@@ -65,6 +65,7 @@ from .spawn import runner_callable as runner_callable
 from .spawn import runner_name as runner_name
 from .spawn import with_parent as with_parent
 from .spawn import with_teardown as with_teardown
+from .startup import launch as launch
 from .startup import mark_ready as mark_ready
 from .startup import startup_failure as startup_failure
 from .state import State as State

@@ -9,6 +9,7 @@ section 6).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, cast, final
 
 import attrs
@@ -17,7 +18,7 @@ import trio
 from .checks import check_seconds
 from .current import CURRENT
 from .driver import add_note, drive, fail, hand_up, is_cancellation, task_ended
-from .errors import InvalidStateError, StartError, StartTimeoutError
+from .errors import InvalidStateError, ProctreeError, StartError, StartTimeoutError
 from .host import Host, emit
 from .protocols import Keeper, RunFn
 from .state import State
@@ -25,7 +26,14 @@ from .state import State
 if TYPE_CHECKING:
     from .node import Process
 
-__all__ = ["ReadyCallback", "Startup", "mark_ready", "start", "startup_failure"]
+__all__ = [
+    "ReadyCallback",
+    "Startup",
+    "launch",
+    "mark_ready",
+    "start",
+    "startup_failure",
+]
 
 _INITIAL: Final = State.INITIAL
 _STARTING: Final = State.STARTING
@@ -45,17 +53,24 @@ class Startup:
     keeper: Keeper | None = None  # where a failure goes if abandoned
     host: Host | None = None
     run: RunFn | None = None  # the runner's run, for runner_of()
+    # A launch() (no start() waits): when ready() must have been called by,
+    # and who hears that it was.
+    limit: float = math.inf
+    limit_at: float = math.inf
+    on_ready: Callable[[Process], object] | None = None
 
 
-async def start(p: Process, timeout: float | None) -> None:
-    """Start ``p``'s runner and wait for ``ready()`` (see :meth:`Process.start`)."""
+def _check_startable(p: Process, what: str) -> None:
     if p._state is not _INITIAL or p._run is None:
         raise InvalidStateError(
-            f"cannot start process {p.name!r}: it is {p._state.name}; "
+            f"cannot {what} process {p.name!r}: it is {p._state.name}; "
             "only an INITIAL process made by proctree.new_process() can "
             "start, once"
         )
-    limit = math.inf if timeout is None else check_seconds(timeout, "timeout")
+
+
+def _begin(p: Process) -> Startup:
+    """INITIAL -> STARTING: spawn the runner's task; its progress to watch."""
     host = p._host
     assert host is not None
     run = cast("RunFn", p._run)
@@ -69,10 +84,47 @@ async def start(p: Process, timeout: float | None) -> None:
     p._born = trio.current_time()
     if host.instruments:
         emit(host, "started", p)
-    host.nursery.start_soon(_runner_task, p, run, progress, name=p.name)
-    # Where a failure goes if this start() is abandoned (by then the
-    # process may be CLOSED and have forgotten both).
+    # Where a failure goes if no start() raises it (by then the process
+    # may be CLOSED and have forgotten both).
     progress.keeper, progress.host = p._keeper, host
+    host.nursery.start_soon(_runner_task, p, run, progress, name=p.name)
+    return progress
+
+
+def launch(
+    p: Process, timeout: float, on_ready: Callable[[Process], object] | None
+) -> None:
+    """Start ``p``'s runner without waiting for it: nobody raises its failures.
+
+    For an owner that watches the process as its keeper (a supervisor's
+    restart): a startup failure travels up like any failure, to the
+    keeper, as if a ``start()`` had been abandoned at once; a runner not
+    ready within ``timeout`` seconds is cancelled and fails with
+    :class:`StartTimeoutError` (its own cancel scope's deadline: no task
+    waits). ``on_ready(p)`` is called when it becomes RUNNING; it must not
+    raise.
+    """
+    _check_startable(p, "launch")
+    limit = check_seconds(timeout, "timeout")
+    progress = _begin(p)
+    progress.abandoned = True
+    progress.on_ready = on_ready
+    if limit < math.inf:
+        progress.limit = limit
+        progress.limit_at = trio.current_time() + limit
+        scope = p._scope
+        assert scope is not None
+        if progress.limit_at < scope.deadline:
+            scope.deadline = progress.limit_at
+
+
+async def start(p: Process, timeout: float | None) -> None:
+    """Start ``p``'s runner and wait for ``ready()`` (see :meth:`Process.start`)."""
+    _check_startable(p, "start")
+    limit = math.inf if timeout is None else check_seconds(timeout, "timeout")
+    progress = _begin(p)
+    scope = p._scope
+    assert scope is not None
     try:
         if limit == math.inf:
             await progress.event.wait()
@@ -156,6 +208,15 @@ class ReadyCallback:
         progress = self._progress
         p = self._p
         if not progress.reached:
+            limit_at = progress.limit_at
+            if limit_at < math.inf and p._state is _STARTING:
+                # A launch(): past its start timeout it is too late (the
+                # cancel is on its way); in time, the deadline is lifted.
+                if trio.current_time() >= limit_at:
+                    return p
+                scope = p._scope
+                assert scope is not None
+                scope.deadline = p._forced
             progress.reached = True
             if p._state is _STARTING:
                 p._state = _RUNNING
@@ -163,6 +224,8 @@ class ReadyCallback:
                 host = p._host
                 if host is not None and host.instruments:
                     emit(host, "ready", p)
+                if progress.on_ready is not None:
+                    progress.on_ready(p)
             progress.event.set()
         return p
 
@@ -189,9 +252,7 @@ async def _runner_task(p: Process, run: RunFn, progress: Startup) -> None:
         with scope:
             await run(ready)
         if not progress.reached and p._state is _STARTING:
-            p._error = StartError(
-                f"the runner of process {p.name!r} returned before calling ready()"
-            )
+            _ended_unready(p, progress, scope)
     except BaseException as exc:
         if is_cancellation(exc):
             raise
@@ -211,6 +272,25 @@ async def _runner_task(p: Process, run: RunFn, progress: Startup) -> None:
     finally:
         progress.event.set()
         task_ended(p, scope)
+
+
+def _ended_unready(p: Process, progress: Startup, scope: trio.CancelScope) -> None:
+    """The runner returned (or was cancelled) before ``ready()``, still STARTING."""
+    error: ProctreeError
+    if scope.cancelled_caught and trio.current_time() >= progress.limit_at:
+        scope.deadline = math.inf  # its start timeout, not a grace overrun
+        error = StartTimeoutError(
+            f"process {p.name!r} did not call ready() within "
+            f"{progress.limit:g}s and was cancelled"
+        )
+    else:
+        error = StartError(
+            f"the runner of process {p.name!r} returned before calling ready()"
+        )
+    if progress.abandoned:
+        fail(p, error, "runner")  # no start() raises it: it travels up
+    else:
+        p._error = error
 
 
 def _add_startup_error(p: Process, exc: BaseException) -> None:

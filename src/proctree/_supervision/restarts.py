@@ -25,6 +25,7 @@ __all__ = [
     "next_delay",
     "restart_group",
     "restart_in_order",
+    "schedule_group",
 ]
 
 
@@ -176,6 +177,24 @@ def restart_group(
     if failed not in group:
         group.insert(0, failed)
     return group
+
+
+def schedule_group(
+    nursery: trio.Nursery,
+    group: list[Slot],
+    at: float,
+    count: FailureCount,
+    closing: trio.Event,
+    start: Callable[[Slot], Awaitable[None]],
+) -> None:
+    """Restart a strategy's group in a task of ``nursery`` (see restart_in_order).
+
+    Its members are marked starting now: the group's task owns them.
+    """
+    for member in group:
+        member.due = None
+        member.starting = True
+    nursery.start_soon(restart_in_order, group, at, count, closing, start)
 
 
 async def restart_in_order(

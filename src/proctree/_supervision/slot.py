@@ -8,10 +8,10 @@ from typing import Final, Protocol, final
 import attrs
 import trio
 
-from .._core import Process, State, close_by
+from .._core import Process, Runner, State, close_by, launch, new_process, set_keeper
 from .policy import DoNotRestart, matches
 
-__all__ = ["Slot", "SlotOwner", "stop_last_first", "stop_slot"]
+__all__ = ["Slot", "SlotOwner", "launch_slot", "stop_last_first", "stop_slot"]
 
 _CLOSED: Final = State.CLOSED
 
@@ -29,6 +29,10 @@ class SlotOwner(Protocol):
 
     def _slot_closed(self, slot: Slot, p: Process, /) -> None:
         """A process of the slot is CLOSED."""
+        ...
+
+    def _slot_ready(self, slot: Slot, p: Process, /) -> None:
+        """A process the owner launched (no start() waits) became RUNNING."""
         ...
 
 
@@ -54,6 +58,15 @@ class Slot:
     started_at: float = 0.0
     due: float | None = None  # when the loop should start it
 
+    def make_process(
+        self, runner: Runner, parent: Process, grace: float | None
+    ) -> Process:
+        """Make the key's new (INITIAL) process, the slot its keeper."""
+        p = new_process(runner, parent=parent, name=self.key, grace=grace)
+        set_keeper(p, self)
+        self.process = p
+        return p
+
     def live(self) -> bool:
         p = self.process
         return p is not None and p.state is not _CLOSED
@@ -75,6 +88,39 @@ class Slot:
 
     def restarts(self, p: Process) -> int:
         return self.count
+
+    def ready(self, p: Process) -> None:
+        """A launched process of the slot became RUNNING."""
+        owner = self.owner()
+        if owner is not None and p is self.process:
+            owner._slot_ready(self, p)  # pyright: ignore[reportPrivateUsage]
+
+
+def launch_slot(
+    slot: Slot, table: object, parent: Process, grace: float | None, timeout: float
+) -> bool:
+    """Start the slot's process with no task, if ``table`` answers at once.
+
+    The table must have ``get_nowait(key)`` (a :class:`MemoryTable`); the
+    process is launched (no ``start()`` waits for it): the slot, its
+    keeper, hears of its ``ready()``, failure and close. Returns False when
+    the caller must start it in a task instead: the table cannot answer at
+    once, or making the process failed (the task meets the failure again
+    and reports it). True also when the key is no longer in the table: the
+    slot stays idle, and the next read of the table forgets it.
+    """
+    peek = getattr(table, "get_nowait", None)
+    if peek is None:
+        return False
+    try:
+        runner = peek(slot.key)
+        if runner is None:
+            return True
+        p = slot.make_process(runner, parent, grace)
+    except Exception:
+        return False
+    launch(p, timeout, slot.ready)
+    return True
 
 
 async def stop_last_first(slots: list[Slot]) -> None:

@@ -26,8 +26,6 @@ from .._core import (
     check_seconds,
     close_by,
     current_process,
-    new_process,
-    set_keeper,
 )
 from .errors import NotRunningError, ProcessExistsError, ProcessNotFoundError
 from .events import (
@@ -44,8 +42,8 @@ from .events import (
 from .hosting import Hosting
 from .lease_keeper import open_keeper
 from .policy import DoNotRestart, RestartPolicy, TerminateTree, check_policy, matches
-from .restarts import FailureCount, next_delay, restart_group, restart_in_order
-from .slot import Slot, stop_last_first, stop_slot
+from .restarts import FailureCount, next_delay, restart_group, schedule_group
+from .slot import Slot, launch_slot, stop_last_first, stop_slot
 from .table import Table, check_key, check_table
 
 __all__ = ["DEFAULT_INTERVAL", "DEFAULT_START_TIMEOUT", "Supervisor"]
@@ -401,11 +399,7 @@ class Supervisor:
             runner = await self._reads.get(slot.key)
             if runner is None:
                 return None
-            p = new_process(
-                runner, parent=self.process, name=slot.key, grace=self._child_grace
-            )
-            set_keeper(p, slot)
-            slot.process = p
+            p = slot.make_process(runner, self.process, self._child_grace)
             await p.start(timeout=self._start_timeout)
         except Exception as exc:
             slot.starting = False
@@ -522,9 +516,21 @@ class Supervisor:
         if due is None or due > now or paused or slot.held or not slot.idle():
             return False
         slot.due = None
-        slot.starting = True
-        self._spawn(self._start_quietly, slot)
+        self._launch(slot)
         return True
+
+    def _launch(self, slot: Slot) -> None:
+        """Start ``slot`` again: with no task if the table answers at once."""
+        if not launch_slot(
+            slot, self._reads, self.process, self._child_grace, self._start_timeout
+        ):
+            slot.starting = True
+            self._spawn(self._start_quietly, slot)
+
+    def _slot_ready(self, slot: Slot, p: Process, /) -> None:
+        """Keeper callback: a launched child became RUNNING (no raise)."""
+        slot.started_at = trio.current_time()
+        self._emit(ChildStarted, slot)
 
     def _spawn(self, fn: Callable[[Slot], object], slot: Slot) -> None:
         assert self._nursery is not None
@@ -575,12 +581,9 @@ class Supervisor:
         if len(group) == 1:
             slot.due = now + delay
         else:
-            for member in group:
-                member.due = None
-                member.starting = True
             assert self._nursery is not None
-            self._nursery.start_soon(
-                restart_in_order,
+            schedule_group(
+                self._nursery,
                 group,
                 now + delay,
                 self._count,

@@ -21,6 +21,11 @@ class Table(Protocol):
     order; ``await table.get(key)`` gives the runner, or None if the key is
     not (or no longer) there. Both are async so that a table may live in a
     database (:class:`~proctree.SqliteTable`).
+
+    A table that can answer at once may also have a synchronous
+    ``get_nowait(key)`` (as :class:`MemoryTable` has): a supervisor then
+    starts a due restart right where the failed child's close is reported,
+    with no task of its own (``docs/design-supervisor.md``).
     """
 
     async def get(self, key: str, /) -> Runner | None:
@@ -99,6 +104,10 @@ class MemoryTable:
     async def get(self, key: str, /) -> Runner | None:
         """The runner for ``key``, or None."""
         await trio.lowlevel.checkpoint()
+        return self._entries.get(key)
+
+    def get_nowait(self, key: str, /) -> Runner | None:
+        """The runner for ``key``, or None, without a checkpoint."""
         return self._entries.get(key)
 
     async def _keys(self) -> AsyncIterator[str]:
