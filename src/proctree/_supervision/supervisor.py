@@ -511,9 +511,10 @@ class Supervisor:
             self._wake = trio.Event()
 
     def _start_if_due(self, slot: Slot, now: float) -> bool:
-        """Start ``slot`` if its restart is due now and nothing holds it."""
+        """Start ``slot`` if due now and nothing holds it (nor a give-up)."""
+        held = slot.held or self._fatal is not None  # gave up: the stop comes
         due, paused = slot.due, self._count.paused_until is not None
-        if due is None or due > now or paused or slot.held or not slot.idle():
+        if due is None or due > now or paused or held or not slot.idle():
             return False
         slot.due = None
         self._launch(slot)
