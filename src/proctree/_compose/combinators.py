@@ -26,10 +26,12 @@ from .._core import (
     close_by,
     current_process,
     forced_at,
-    is_cancellation,
+    forget_on_closing,
     is_closing,
     join_failures,
+    launch,
     new_process,
+    on_closing,
     one_failure,
     release_close,
     runner_callable,
@@ -101,6 +103,72 @@ def _is_closed(p: Process) -> bool:
     return p.state is State.CLOSED
 
 
+@final
+@attrs.define(eq=False)
+class _Starts:
+    """Starts a stack's dependencies one after another, each from the last's ready().
+
+    Each is launched (no ``start()`` waits for it) and the next is launched
+    from the previous one's ready callback, in that dependency's own task:
+    the combinator's task wakes once, when all are up or the run of starts
+    broke off (a failure, a close; ``docs/design-compose.md``, section 8).
+    A startup failure travels up to the keeper, which closes the
+    combinator: it is the combinator's to raise, as any failure of a part.
+    """
+
+    me: Process
+    keeper: _Dependencies
+    deps: tuple[Runner, ...]
+    nest: bool  # chain: each under the one before
+    started: list[Process] = attrs.field(factory=list[Process])
+    parent: Process | None = None
+    current: Process | None = None  # launched, not ready yet
+    done: trio.Event = attrs.field(factory=trio.Event)
+
+    async def run(self) -> None:
+        self.parent = self.me
+        wake = self.done.set  # one bound method, to forget it by identity
+        if not on_closing(self.me, wake):
+            return
+        try:
+            self.launch_next()
+            await self.done.wait()
+        finally:
+            forget_on_closing(self.me, wake)
+            if self.current is not None:
+                # Stopped (or failed) while starting: stopped with the rest.
+                self.started.append(self.current)
+                self.current = None
+
+    def launch_next(self) -> None:
+        index = len(self.started)
+        if index == len(self.deps) or is_closing(self.me) or self.keeper.failures:
+            self.done.set()
+            return
+        assert self.parent is not None
+        try:
+            child = new_process(self.deps[index], parent=self.parent)
+        except Exception as exc:
+            self.keeper.failures.append(exc)
+            self.done.set()
+            return
+        set_keeper(child, self.keeper)
+        self.current = child
+        launch(child, math.inf, self.ready)
+
+    def ready(self, child: Process) -> None:
+        """A dependency became RUNNING: keep it, launch the next one."""
+        if child is not self.current:
+            return
+        assert self.parent is not None
+        release_close(self.parent, child)
+        self.started.append(child)
+        self.current = None
+        if self.nest:
+            self.parent = child
+        self.launch_next()
+
+
 _SEQUENTIAL: Final = "sequential"
 _CHAIN: Final = "chain"
 _PARALLEL: Final = "parallel"
@@ -146,37 +214,14 @@ class Dependencies:
     async def _run_stack(
         self, me: Process, keeper: _Dependencies, ready: Ready
     ) -> None:
-        started: list[Process] = []
+        starts = _Starts(me, keeper, self.deps, nest=self.kind == _CHAIN)
         try:
-            parent = me
-            for dep in self.deps:
-                if is_closing(me) or keeper.failures:
-                    break
-                child = new_process(dep, parent=parent)
-                set_keeper(child, keeper)
-                try:
-                    await child.start()
-                except InvalidStateError as exc:
-                    if not is_closing(me):
-                        keeper.startup.append(exc)
-                        raise
-                    # We are being stopped: it was stopped while starting.
-                    started.append(child)
-                    break
-                except BaseException as exc:
-                    if not is_cancellation(exc):
-                        # Kept, in case the roll-back below is forced.
-                        keeper.startup.append(exc)
-                    raise
-                release_close(parent, child)
-                started.append(child)
-                if self.kind == _CHAIN:
-                    parent = child
+            await starts.run()
             if not is_closing(me) and not keeper.failures:
                 await ready()
         finally:
             keeper.stopping = True
-            await _stop_in_order(me, keeper, started[::-1])
+            await _stop_in_order(me, keeper, starts.started[::-1])
 
     async def _run_parallel(
         self, me: Process, keeper: _Dependencies, ready: Ready

@@ -21,6 +21,7 @@ from .._core import (
     RunFn,
     Runner,
     RunnerObject,
+    cancel_on_closing,
     check_async_callable,
     describe,
     forget_on_closing,
@@ -28,7 +29,6 @@ from .._core import (
     is_closing,
     join_failures,
     mark_ready,
-    on_closing,
     one_failure,
     runner_callable,
     runner_name,
@@ -75,16 +75,15 @@ class Leaf:
 
         With no graceful stop, stopping is cancelling the foreground; so it
         needs no task, nursery or event of its own: the process is already
-        reported ready, and the start of its close cancels the foreground's
-        scope (``docs/design-compose.md``, section 8).
+        reported ready, and the start of its close cancels the process's
+        own scope (``docs/design-compose.md``, section 8).
         """
-        scope = trio.CancelScope()
-        stop = scope.cancel
-        if not on_closing(p, stop):
-            stop()  # stopped before it began: the foreground is cancelled
+        # The process's own scope is cancelled as its close begins (at once
+        # if it already has): a stop cancels the foreground, which ends
+        # this runner, as it must with no graceful stop.
+        stop = cancel_on_closing(p)
         try:
-            with scope:
-                await self.run_in_foreground()
+            await self.run_in_foreground()
         finally:
             forget_on_closing(p, stop)
         if not is_closing(p):  # it ended by itself, not by a stop
@@ -100,7 +99,11 @@ class Leaf:
         foreground_scope = trio.CancelScope()
         ready_scope = trio.CancelScope()
 
-        async def foreground() -> None:
+        async def foreground(*, task_status: trio.TaskStatus[None]) -> None:
+            # Reported started as its first step runs: ready() comes after
+            # the foreground's first lines, so a sequential's next part,
+            # launched from ready(), starts after them.
+            task_status.started()
             try:
                 with foreground_scope:
                     await self.run_in_foreground()
@@ -119,7 +122,7 @@ class Leaf:
         # Errors are raised after the nursery, so they keep their own type.
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(foreground, name=self.name)
+                await nursery.start(foreground, name=self.name)
                 with ready_scope:
                     try:
                         await ready()
@@ -180,7 +183,9 @@ def leaf(
 ) -> RunnerObject:
     """A runner that runs ``run_in_foreground()`` until it is stopped.
 
-    ``ready()`` is called as soon as ``run_in_foreground`` has been launched.
+    ``ready()`` is called as soon as ``run_in_foreground`` has begun (its
+    first step has run: in a :func:`sequential`, the next part starts
+    after the foreground's first lines).
     When the process is stopped, ``graceful_stop()`` is called: it should
     return once the work has wound down (a server's shutdown that waits for
     its requests, say). As soon as it returns, whatever is left of the

@@ -9,6 +9,7 @@ from .checks import check_async_callable as check_async_callable
 from .checks import check_grace as check_grace
 from .checks import check_name as check_name
 from .checks import check_seconds as check_seconds
+from .control import cancel_on_closing as cancel_on_closing
 from .control import close_by as close_by
 from .control import close_reason as close_reason
 from .control import current_or_none as current_or_none

@@ -14,13 +14,14 @@ from collections.abc import Callable
 from .current import CURRENT, owner
 from .driver import drive
 from .edges import CLOSE
-from .errors import ProctreeError
+from .errors import InvalidStateError, ProctreeError
 from .host import emit
 from .node import BACKGROUND, Process, first_parent
 from .protocols import Keeper
 from .state import State
 
 __all__ = [
+    "cancel_on_closing",
     "close_by",
     "close_reason",
     "current_or_none",
@@ -108,6 +109,26 @@ def on_closing(p: Process, callback: Callable[[], object]) -> bool:
         else:
             watchers.append(callback)
     return True
+
+
+def cancel_on_closing(p: Process) -> Callable[[], object]:
+    """Cancel ``p``'s own task's cancel scope as soon as ``p`` starts closing.
+
+    For a runner whose stop is being cancelled at once (a leaf with no
+    graceful stop), from inside that runner: its task needs no scope of its
+    own. At once if ``p`` is already closing. Returns the callback, for
+    :func:`forget_on_closing` once the cancellable part is over.
+    """
+    scope = p._scope
+    if scope is None:
+        raise InvalidStateError(
+            f"process {p.name!r} has no task of its own to cancel: "
+            "cancel_on_closing() is for a runner's own process"
+        )
+    stop = scope.cancel
+    if not on_closing(p, stop):
+        stop()
+    return stop
 
 
 def forget_on_closing(p: Process, callback: Callable[[], object]) -> None:
