@@ -463,6 +463,48 @@ def supervisor_restart(n: int, phases: Phases) -> Metrics:
     }
 
 
+def supervisor_restart_leaf(n: int, phases: Phases) -> Metrics:
+    """N restarts of a failing child made with ``leaf``, immediate policy.
+
+    The same child as the hand-written loop's (it raises as it runs), made
+    a runner the way the how-to makes a plain function one: ``leaf``
+    reports it ready and runs it in the runner's own task.
+    """
+    _discard_supervisor_logs()
+    flaky = FlakyTask(n)
+    done = trio.Event()
+
+    async def foreground() -> None:
+        await flaky.run()
+        done.set()  # the last run returns instead of raising
+        await trio.sleep_forever()
+
+    closed: list[proctree.Process] = []
+
+    async def main() -> None:
+        async with proctree.open_root() as root:
+            closed.append(root)
+            policy = proctree.RestartPolicy.immediate(failure_threshold=math.inf)
+            table = proctree.MemoryTable({"flaky": proctree.leaf(foreground)})
+            sup = proctree.Supervisor(table, policy=policy, parent=root)
+            phases.mark("restarts")
+            await sup.start()
+            await done.wait()
+            phases.mark(None)
+            if sup.restarts("flaky") != n:
+                raise RuntimeError(f"{sup.restarts('flaky')} restarts, not {n}")
+            await sup.aclose(grace=0)
+            await root.aclose(grace=0)
+
+    trio.run(main)
+    _check_closed(closed[0] if closed else None)
+    samples = sorted(flaky.samples)
+    return {
+        "restart": statistics.median(samples),
+        "restart_p90": samples[int(len(samples) * 0.9)],
+    }
+
+
 def trio_restart(n: int, phases: Phases) -> Metrics:
     """N restarts by a hand-written loop: a nursery per run, catch, run again.
 
@@ -544,6 +586,10 @@ CASES: dict[str, tuple[Workload, str]] = {
     "restart-proctree": (
         supervisor_restart,
         "proctree: N restarts of a child that fails, immediate policy",
+    ),
+    "restart-proctree-leaf": (
+        supervisor_restart_leaf,
+        "proctree: N restarts of a leaf child that fails, immediate policy",
     ),
     "restart-trio": (
         trio_restart,

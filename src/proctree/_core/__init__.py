@@ -16,6 +16,7 @@ from .control import current_or_none as current_or_none
 from .control import current_process as current_process
 from .control import forced_at as forced_at
 from .control import forget_on_closing as forget_on_closing
+from .control import has_instruments as has_instruments
 from .control import instrument_hook as instrument_hook
 from .control import is_closing as is_closing
 from .control import keeper_of as keeper_of

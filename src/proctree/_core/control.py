@@ -28,6 +28,7 @@ __all__ = [
     "current_process",
     "forced_at",
     "forget_on_closing",
+    "has_instruments",
     "instrument_hook",
     "is_closing",
     "keeper_of",
@@ -77,6 +78,12 @@ def runner_of(p: Process) -> object | None:
     progress = p._startup
     run: object = p._run if progress is None else progress.run
     return getattr(run, "__self__", run)
+
+
+def has_instruments(p: Process) -> bool:
+    """Whether ``p``'s tree has instruments (so a hook would be heard)."""
+    host = p._host
+    return host is not None and bool(host.instruments)
 
 
 def instrument_hook(p: Process, hook: str, *args: object) -> None:

@@ -9,7 +9,7 @@ from typing import Final, final
 import attrs
 import trio
 
-from .._core import Process, describe, instrument_hook
+from .._core import Process, describe, has_instruments, instrument_hook
 
 __all__ = [
     "LEVELS",
@@ -159,6 +159,19 @@ LEVELS: Final[dict[type[object], int]] = {
 _logger = logging.getLogger("proctree.supervisor")
 
 
+@final
+class _Line:
+    """An event's log line, formatted when (and if) the record is."""
+
+    __slots__ = ("event",)
+
+    def __init__(self, event: SupervisorEvent) -> None:
+        self.event = event
+
+    def __str__(self) -> str:
+        return _line(self.event)
+
+
 def _line(event: SupervisorEvent) -> str:
     """The event for a log line, its error described by its real cause."""
     fields = [f"key={event.key!r}", f"restarts={event.restarts}"]
@@ -188,24 +201,38 @@ class EventReporter:
         """Make a ``kind`` event about ``key`` now and report it.
 
         A hook that raises is logged, never propagated (this runs inside the
-        close driver).
+        close driver). An event nobody would see (its level not logged, no
+        instruments, no hook) is not made at all.
         """
+        level = LEVELS[kind]
+        logs = _logger.isEnabledFor(level)
+        watched = self.process is not None and has_instruments(self.process)
+        if not logs and not watched and self.hook is None:
+            return
         event: SupervisorEvent = kind(
             key=key,
             time=trio.current_time(),
             restarts=restarts,
             **fields,  # type: ignore[arg-type]
         )
-        level = LEVELS[kind]
-        if _logger.isEnabledFor(level):
-            _logger.log(
-                level,
-                "supervisor %r: %s",
-                self.name,
-                _line(event),
-                extra=_facts(self.name, event),
+        if logs:
+            # Made by hand: logging's search for the caller would only ever
+            # find this line, and the message is formatted only if a
+            # handler formats it (a failing child logs at every restart).
+            _logger.handle(
+                _logger.makeRecord(
+                    _logger.name,
+                    level,
+                    __file__,
+                    0,
+                    "supervisor %r: %s",
+                    (self.name, _Line(event)),
+                    None,
+                    "report",
+                    _facts(self.name, event),
+                )
             )
-        if self.process is not None:
+        if watched and self.process is not None:
             instrument_hook(self.process, "supervisor_event", event)
         hook = self.hook
         if hook is not None:
