@@ -37,11 +37,12 @@ TARGET_MEMORY_GRACEFUL = 1.2  # (b): the same, the function awaiting closing
 TARGET_GROWTH = 1.2  # (c): proctree's growth / bare trio's growth
 TARGET_START_STOP = 1.2  # (e): proctree / bare trio, per start+stop cycle
 TARGET_SUPERVISOR = 3.0  # (f): triotp / proctree, per child (at least)
+TARGET_RSS = 1.15  # (h): peak RSS of N idle go children / of N floor tasks
 TARGET_RESTART = 1.5  # (f): proctree restart / a hand-written loop's (and < triotp)
 TARGET_VS_ASYNC_SERVICE = 2.5  # (g): async-service close / go close, N = 999
 TARGET_VS_TRIOTP = 15.0  # (g): triotp close / proctree close, N = 10,000
 
-SECTIONS = "abcdefg"
+SECTIONS = "abcdefgh"
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ class Sizes:
     supervised: int  # (f) start+close
     restarts: int  # (f) restart latency, and (g)'s restarts
     peers: tuple[int, ...]  # (g) spawn+close, ascending
+    rss: int  # (h) peak RSS
 
 
 FULL = Sizes(
@@ -136,6 +138,7 @@ FULL = Sizes(
     supervised=10_000,
     restarts=1_000,
     peers=(999, 10_000, 100_000),
+    rss=1_000_000,
 )
 QUICK = Sizes(
     flat=10_000,
@@ -146,6 +149,7 @@ QUICK = Sizes(
     supervised=10_000,
     restarts=200,
     peers=(999, 10_000),
+    rss=100_000,
 )
 
 Job = tuple[str, int]  # (case, n)
@@ -357,6 +361,8 @@ def plan(sections: str, sizes: Sizes, peers: Iterable[str]) -> list[Job]:
         jobs += [("restart-triotp", sizes.restarts)] if triotp else []
     if "g" in sections:
         jobs += plan_peers(sizes, peers)
+    if "h" in sections:
+        jobs += [(case, sizes.rss) for case in RSS_CASES]
     # (a), (c) and (g) share bare trio runs, (e), (f) and (g) others.
     return list(dict.fromkeys(jobs))
 
@@ -569,6 +575,54 @@ def section_b(res: Results, n: int) -> str:
         f"awaiting closing <= {TARGET_MEMORY_GRACEFUL:.1f}",
     ]
     return "(b) memory per idle task / node (tracemalloc)\n" + table(headers, rows)
+
+
+RSS_CASES = ("rss-trio", "rss-trio-scoped", "rss-go")
+
+
+def section_h(res: Results, n: int) -> str:
+    """(h): the peak resident set of N idle children, against the floor's."""
+    base = res.median(("rss-trio", n), "rss_each")
+    floor = res.median(("rss-trio-scoped", n), "rss_each")
+    rows = []
+    for case, label in zip(
+        RSS_CASES,
+        (
+            "bare trio task (sleep_forever)",
+            "floor: bare task in its own CancelScope",
+            "go child, fn sleeping forever",
+        ),
+        strict=True,
+    ):
+        each = res.median((case, n), "rss_each")
+        peak = res.median((case, n), "rss_peak")
+        r, r_floor = ratio(each, base), ratio(each, floor)
+        if case == "rss-trio":
+            note = "(baseline)"
+        elif case == "rss-trio-scoped":
+            note = "(floor)"
+        else:
+            note = verdict({"x floor": r_floor}, TARGET_RSS)
+        rows.append(
+            [
+                label,
+                "error" if each is None else f"{each:,.0f}",
+                "error" if peak is None else f"{peak / 1e9:.2f}",
+                fmt_ratio(r),
+                fmt_ratio(r_floor),
+                note,
+            ]
+        )
+    headers = [
+        f"N = {n:,} idle",
+        "bytes each",
+        "peak GB",
+        "x trio",
+        "x floor",
+        f"target (x floor): go <= {TARGET_RSS:.2f}",
+    ]
+    title = "(h) peak resident set (ru_maxrss) of N idle children, per child"
+    return title + "\n" + table(headers, rows)
 
 
 def growth(values: Sequence[float | None]) -> float | None:
@@ -1158,6 +1212,8 @@ def report(
         parts.append(section_f(res, sizes, peers))
     if "g" in sections:
         parts.append(section_g(res, sizes, peers))
+    if "h" in sections:
+        parts.append(section_h(res, sizes.rss))
     if res.errors:
         lines = [f"  {case} n={n:,}: {msg}" for (case, n), msg in res.errors.items()]
         parts.append("Errors:\n" + "\n".join(lines))
@@ -1198,7 +1254,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             "(g) the peers side by side: bare trio, anyio task groups, "
             "async-service 0.1.0a11 and triotp 0.2.1 (spawn+close of N "
             "children, 3 services started and stopped in order, restarts; "
-            "each peer runs in its own interpreter, see --PEER-python). Prints "
+            "each peer runs in its own interpreter, see --PEER-python), (h) the "
+            "peak RSS of 1,000,000 idle go children against the floor's. Prints "
             "one table with PASS/FAIL next to each target."
         ),
         epilog=(
@@ -1217,7 +1274,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=(
             "smoke run with small N: 10k tasks, trees of 10k and 100k, "
             "a 10k chain, 500 start+stop cycles, 200 restarts, peers at "
-            "N = 999 and 10k"
+            "N = 999 and 10k, peak RSS at 100k"
         ),
     )
     parser.add_argument(

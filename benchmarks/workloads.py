@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import logging
 import math
+import resource
 import statistics
 import time
 import tracemalloc
@@ -176,6 +177,65 @@ def _proctree_memory(make: Callable[[proctree.Process], object]) -> Workload:
             trio.run(main)
         finally:
             tracemalloc.stop()
+        _check_closed(closed[0] if closed else None)
+        return out
+
+    return workload
+
+
+# ------------------------------------------------------- (h) peak RSS
+
+
+def _peak_rss() -> int:
+    """This process's peak resident set so far, in bytes (Linux: KiB units)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _trio_rss(body: Callable[[], Awaitable[None]]) -> Workload:
+    """Peak RSS of N bare tasks running ``body``: per task, and in all."""
+
+    def workload(n: int, phases: Phases) -> Metrics:
+        out: Metrics = {}
+
+        async def main() -> None:
+            async with trio.open_nursery() as nursery:
+                before = _peak_rss()
+                phases.mark("spawn")
+                for _ in range(n):
+                    nursery.start_soon(body)
+                await trio.testing.wait_all_tasks_blocked()
+                phases.mark(None)
+                peak = _peak_rss()
+                out["rss_each"], out["rss_peak"] = (peak - before) / n, peak
+                nursery.cancel_scope.cancel()
+
+        trio.run(main)
+        return out
+
+    return workload
+
+
+def _go_rss(fn: GoFn) -> Workload:
+    """Peak RSS of N ``root.go(fn)`` children: per child, and in all."""
+
+    def workload(n: int, phases: Phases) -> Metrics:
+        out: Metrics = {}
+        closed: list[proctree.Process] = []
+
+        async def main() -> None:
+            async with proctree.open_root() as root:
+                closed.append(root)
+                before = _peak_rss()
+                phases.mark("spawn")
+                for _ in range(n):
+                    root.go(fn)
+                await trio.testing.wait_all_tasks_blocked()
+                phases.mark(None)
+                peak = _peak_rss()
+                out["rss_each"], out["rss_peak"] = (peak - before) / n, peak
+                await root.aclose(grace=0)
+
+        trio.run(main)
         _check_closed(closed[0] if closed else None)
         return out
 
@@ -587,6 +647,15 @@ CASES: dict[str, tuple[Workload, str]] = {
         supervisor_restart,
         "proctree: N restarts of a child that fails, immediate policy",
     ),
+    "rss-trio": (
+        _trio_rss(_sleeper),
+        "bare trio: peak RSS of N idle tasks",
+    ),
+    "rss-trio-scoped": (
+        _trio_rss(_scoped_sleeper),
+        "floor: peak RSS of N idle tasks, each in its own CancelScope",
+    ),
+    "rss-go": (_go_rss(_go_sleeper), "proctree: peak RSS of N idle go children"),
     "restart-proctree-leaf": (
         supervisor_restart_leaf,
         "proctree: N restarts of a leaf child that fails, immediate policy",
