@@ -25,7 +25,7 @@ class Table(Protocol):
     A table that can answer at once may also have a synchronous
     ``get_nowait(key)`` (as :class:`MemoryTable` has): a supervisor then
     starts a due restart right where the failed child's close is reported,
-    with no task of its own (``docs/design-supervisor.md``).
+    with no task of its own (``docs/design-compose.md``, section 8).
     """
 
     async def get(self, key: str, /) -> Runner | None:
