@@ -582,8 +582,8 @@ RSS_CASES = ("rss-trio", "rss-trio-scoped", "rss-go")
 
 def section_h(res: Results, n: int) -> str:
     """(h): the peak resident set of N idle children, against the floor's."""
-    base = res.median(("rss-trio", n), "rss_each")
-    floor = res.median(("rss-trio-scoped", n), "rss_each")
+    base = res.median(("rss-trio", n), "bytes")
+    floor = res.median(("rss-trio-scoped", n), "bytes")
     rows = []
     for case, label in zip(
         RSS_CASES,
@@ -594,8 +594,8 @@ def section_h(res: Results, n: int) -> str:
         ),
         strict=True,
     ):
-        each = res.median((case, n), "rss_each")
-        peak = res.median((case, n), "rss_peak")
+        each = res.median((case, n), "bytes")
+        peak = res.median((case, n), "peak")
         r, r_floor = ratio(each, base), ratio(each, floor)
         if case == "rss-trio":
             note = "(baseline)"

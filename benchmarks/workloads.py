@@ -123,28 +123,47 @@ def _traced_bytes() -> int:
     return tracemalloc.get_traced_memory()[0]
 
 
-def _trio_memory(body: Callable[[], Awaitable[None]]) -> Workload:
-    """Bytes held by N idle bare tasks running ``body`` (tracemalloc)."""
+def _peak_rss() -> int:
+    """This process's peak resident set so far, in bytes (Linux: KiB units)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+Probe = Callable[[], int]
+"""What (b) and (h) read before and after: traced bytes, or the peak RSS."""
+
+
+def _run_probed(main: Callable[[], Awaitable[None]], probe: Probe) -> None:
+    if probe is _traced_bytes:
+        tracemalloc.start()
+        try:
+            trio.run(main)
+        finally:
+            tracemalloc.stop()
+    else:
+        trio.run(main)
+
+
+def _trio_memory(
+    body: Callable[[], Awaitable[None]], probe: Probe = _traced_bytes
+) -> Workload:
+    """What N idle bare tasks running ``body`` hold: per task, and the peak."""
 
     def workload(n: int, phases: Phases) -> Metrics:
         out: Metrics = {}
 
         async def main() -> None:
             async with trio.open_nursery() as nursery:
-                before = _traced_bytes()
+                before = probe()
                 phases.mark("spawn")
                 for _ in range(n):
                     nursery.start_soon(body)
                 await trio.testing.wait_all_tasks_blocked()
                 phases.mark(None)
-                out["bytes"] = (_traced_bytes() - before) / n
+                after = probe()
+                out["bytes"], out["peak"] = (after - before) / n, after
                 nursery.cancel_scope.cancel()
 
-        tracemalloc.start()
-        try:
-            trio.run(main)
-        finally:
-            tracemalloc.stop()
+        _run_probed(main, probe)
         return out
 
     return workload
@@ -153,8 +172,10 @@ def _trio_memory(body: Callable[[], Awaitable[None]]) -> Workload:
 trio_memory = _trio_memory(_sleeper)
 
 
-def _proctree_memory(make: Callable[[proctree.Process], object]) -> Workload:
-    """Bytes held by N idle nodes that ``make(root)`` adds under the root."""
+def _proctree_memory(
+    make: Callable[[proctree.Process], object], probe: Probe = _traced_bytes
+) -> Workload:
+    """What N idle nodes that ``make(root)`` adds hold: per node, and the peak."""
 
     def workload(n: int, phases: Phases) -> Metrics:
         out: Metrics = {}
@@ -163,79 +184,17 @@ def _proctree_memory(make: Callable[[proctree.Process], object]) -> Workload:
         async def main() -> None:
             async with proctree.open_root() as root:
                 closed.append(root)
-                before = _traced_bytes()
+                before = probe()
                 phases.mark("spawn")
                 for _ in range(n):
                     make(root)
                 await trio.testing.wait_all_tasks_blocked()
                 phases.mark(None)
-                out["bytes"] = (_traced_bytes() - before) / n
+                after = probe()
+                out["bytes"], out["peak"] = (after - before) / n, after
                 await root.aclose(grace=0)
 
-        tracemalloc.start()
-        try:
-            trio.run(main)
-        finally:
-            tracemalloc.stop()
-        _check_closed(closed[0] if closed else None)
-        return out
-
-    return workload
-
-
-# ------------------------------------------------------- (h) peak RSS
-
-
-def _peak_rss() -> int:
-    """This process's peak resident set so far, in bytes (Linux: KiB units)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def _trio_rss(body: Callable[[], Awaitable[None]]) -> Workload:
-    """Peak RSS of N bare tasks running ``body``: per task, and in all."""
-
-    def workload(n: int, phases: Phases) -> Metrics:
-        out: Metrics = {}
-
-        async def main() -> None:
-            async with trio.open_nursery() as nursery:
-                before = _peak_rss()
-                phases.mark("spawn")
-                for _ in range(n):
-                    nursery.start_soon(body)
-                await trio.testing.wait_all_tasks_blocked()
-                phases.mark(None)
-                peak = _peak_rss()
-                out["rss_each"], out["rss_peak"] = (peak - before) / n, peak
-                nursery.cancel_scope.cancel()
-
-        trio.run(main)
-        return out
-
-    return workload
-
-
-def _go_rss(fn: GoFn) -> Workload:
-    """Peak RSS of N ``root.go(fn)`` children: per child, and in all."""
-
-    def workload(n: int, phases: Phases) -> Metrics:
-        out: Metrics = {}
-        closed: list[proctree.Process] = []
-
-        async def main() -> None:
-            async with proctree.open_root() as root:
-                closed.append(root)
-                before = _peak_rss()
-                phases.mark("spawn")
-                for _ in range(n):
-                    root.go(fn)
-                await trio.testing.wait_all_tasks_blocked()
-                phases.mark(None)
-                peak = _peak_rss()
-                out["rss_each"], out["rss_peak"] = (peak - before) / n, peak
-                await root.aclose(grace=0)
-
-        trio.run(main)
+        _run_probed(main, probe)
         _check_closed(closed[0] if closed else None)
         return out
 
@@ -648,14 +607,17 @@ CASES: dict[str, tuple[Workload, str]] = {
         "proctree: N restarts of a child that fails, immediate policy",
     ),
     "rss-trio": (
-        _trio_rss(_sleeper),
+        _trio_memory(_sleeper, _peak_rss),
         "bare trio: peak RSS of N idle tasks",
     ),
     "rss-trio-scoped": (
-        _trio_rss(_scoped_sleeper),
+        _trio_memory(_scoped_sleeper, _peak_rss),
         "floor: peak RSS of N idle tasks, each in its own CancelScope",
     ),
-    "rss-go": (_go_rss(_go_sleeper), "proctree: peak RSS of N idle go children"),
+    "rss-go": (
+        _proctree_memory(lambda root: root.go(_go_sleeper), _peak_rss),
+        "proctree: peak RSS of N idle go children",
+    ),
     "restart-proctree-leaf": (
         supervisor_restart_leaf,
         "proctree: N restarts of a leaf child that fails, immediate policy",
