@@ -788,3 +788,33 @@ async def test_a_table_without_get_nowait_restarts_through_its_get(
         assert table.gets == 2  # the restore, then the restart
         assert sup.child("a").state is proctree.State.RUNNING
         await sup.stop()
+
+
+async def test_two_keys_failing_at_once_give_up_once_with_the_first_reason(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Both keys' restarts come due in the same instant and both fail at
+    # once: the first failure past the threshold gives up, and the second
+    # (its restart was already launched) must not give up again with
+    # another error: the root raises the one the event reported.
+    async def failing(ready: Ready) -> None:
+        raise Boom("start fails")
+
+    events: list[SupervisorEvent] = []
+    policy = RestartPolicy.exponential(
+        initial=0.5, cap=4.0, jitter=0.0, failure_threshold=4.0, on_threshold="give_up"
+    )
+    table = MemoryTable()
+    with pytest.RaisesGroup(GaveUpError) as caught:
+        async with proctree.open_root() as root:
+            sup = Supervisor(
+                table, policy=policy, parent=root, interval=1.0, on_event=events.append
+            )
+            await sup.start()
+            table.set("a", failing)
+            table.set("b", failing)
+            await trio.sleep(10)
+    gave_up = [e for e in events if isinstance(e, SupervisorGaveUp)]
+    assert len(gave_up) == 1
+    assert caught.value.exceptions[0] is gave_up[0].error
+    assert {e.key for e in events if isinstance(e, ChildFailed)} == {"a", "b"}

@@ -381,11 +381,10 @@ class Supervisor:
             self._emit(ChildStopped, slot)
         if p is not slot.process or slot.starting or slot.stopping:
             return  # whoever owns the slot handles it
-        if self._hosting.closing():
-            return
-        if self._looping and not self._ended and self._fatal is None:
-            # The policy applies here, where the close is reported: a due
-            # restart starts now, with no wake-up of the loop before it.
+        if self._hosting.closing() or self._fatal is not None:
+            return  # stopping, or gave up: the stop is on its way
+        if self._looping and not self._ended:
+            # The policy applies where the close is reported: no loop wake-up.
             now = trio.current_time()
             if self._on_ended(slot, error, now) and self._start_if_due(slot, now):
                 return
@@ -421,8 +420,7 @@ class Supervisor:
             self._wake.set()
         return p
 
-    async def _start_quietly(self, slot: Slot) -> None:
-        # A failure was reported and handed to the policy by _start_slot.
+    async def _start_quietly(self, slot: Slot) -> None:  # _start_slot reports
         with contextlib.suppress(Exception):
             await self._start_slot(slot)
 
@@ -594,6 +592,8 @@ class Supervisor:
         return True
 
     def _give_up(self, slot: Slot, error: BaseException) -> None:
+        if self._fatal is not None:
+            return  # gave up already: the first reason is the one raised
         self._fatal = error
         self._emit(SupervisorGaveUp, slot, error=error)
         if self._ready_scope is not None:
