@@ -172,3 +172,30 @@ async def test_a_grace_forces_a_foreground_that_ignores_the_stop(
         # Shielded for 5 s: the grace's deadline cancels the rest at once.
         assert trio.current_time() == 5
         assert p.error is None
+
+
+async def test_a_leaf_run_by_another_runner_with_the_cores_ready_lets_it_go_on(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # A runner of the user's may hand its own ready to a leaf's run: the
+    # stop cancels the leaf's foreground, not the code after it.
+    log: list[str] = []
+
+    async def foreground() -> None:
+        await trio.sleep_forever()
+
+    inner = proctree.leaf(foreground, name="inner")
+
+    async def outer(ready: Callable[[], Awaitable[None]]) -> None:
+        await inner.run(ready)
+        log.append("after the leaf")
+        await trio.sleep(1)  # cleanup that takes time, within the grace
+        log.append("cleaned up")
+
+    async with proctree.open_root() as root:
+        p = proctree.new_process(outer, parent=root, grace=5)
+        await p.start()
+        await p.stop()
+        assert log == ["after the leaf", "cleaned up"]
+        assert trio.current_time() == 1
+        assert not p.overran_grace

@@ -29,9 +29,11 @@ from .._core import (
     is_closing,
     join_failures,
     mark_ready,
+    on_closing,
     one_failure,
     runner_callable,
     runner_name,
+    runner_of,
 )
 
 __all__ = ["AsyncFn", "leaf", "nop", "prefixed_error", "start_stop"]
@@ -78,12 +80,25 @@ class Leaf:
         reported ready, and the start of its close cancels the process's
         own scope (``docs/design-compose.md``, section 8).
         """
-        # The process's own scope is cancelled as its close begins (at once
-        # if it already has): a stop cancels the foreground, which ends
-        # this runner, as it must with no graceful stop.
-        stop = cancel_on_closing(p)
+        if runner_of(p) is self:
+            # The process's own runner: its own scope is cancelled as its
+            # close begins (at once if it already has), which ends the
+            # foreground and this runner, as it must with no graceful stop.
+            scope = None
+            stop = cancel_on_closing(p)
+        else:
+            # Run by another runner of the process, with the core's ready:
+            # a scope of its own, so that its caller goes on after it.
+            scope = trio.CancelScope()
+            stop = scope.cancel
+            if not on_closing(p, stop):
+                stop()  # stopped before it began: the foreground is cancelled
         try:
-            await self.run_in_foreground()
+            if scope is None:
+                await self.run_in_foreground()
+            else:
+                with scope:
+                    await self.run_in_foreground()
         finally:
             forget_on_closing(p, stop)
         if not is_closing(p):  # it ended by itself, not by a stop

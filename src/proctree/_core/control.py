@@ -121,7 +121,7 @@ def on_closing(p: Process, callback: Callable[[], object]) -> bool:
 def cancel_on_closing(p: Process) -> Callable[[], object]:
     """Cancel ``p``'s own task's cancel scope as soon as ``p`` starts closing.
 
-    For a runner whose stop is being cancelled at once (a leaf with no
+    For a runner that stops by being cancelled at once (a leaf with no
     graceful stop), from inside that runner: its task needs no scope of its
     own. At once if ``p`` is already closing. Returns the callback, for
     :func:`forget_on_closing` once the cancellable part is over.
