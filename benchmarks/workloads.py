@@ -452,60 +452,26 @@ class _Flaky:
             raise RuntimeError("flaky child fails")
 
 
-def supervisor_restart(n: int, phases: Phases) -> Metrics:
-    """N restarts of a failing child, immediate policy, no threshold."""
+def _supervised_restarts(
+    n: int,
+    phases: Phases,
+    runner: proctree.Runner,
+    done: trio.Event,
+    samples: list[float],
+    on_supervisor: Callable[[proctree.Supervisor], None] | None = None,
+) -> Metrics:
+    """N restarts of ``runner`` under an immediate policy, until ``done``."""
     _discard_supervisor_logs()
-    flaky = _Flaky(n)
     closed: list[proctree.Process] = []
 
     async def main() -> None:
         async with proctree.open_root() as root:
             closed.append(root)
             policy = proctree.RestartPolicy.immediate(failure_threshold=math.inf)
-            table = proctree.MemoryTable({"flaky": flaky.run})
-            sup = flaky.sup = proctree.Supervisor(table, policy=policy, parent=root)
-            phases.mark("restarts")
-            await sup.start()
-            await flaky.done.wait()
-            phases.mark(None)
-            if sup.restarts("flaky") != n:
-                raise RuntimeError(f"{sup.restarts('flaky')} restarts, not {n}")
-            await sup.aclose(grace=0)
-            await root.aclose(grace=0)
-
-    trio.run(main)
-    _check_closed(closed[0] if closed else None)
-    samples = sorted(flaky.samples)
-    return {
-        "restart": statistics.median(samples),
-        "restart_p90": samples[int(len(samples) * 0.9)],
-    }
-
-
-def supervisor_restart_leaf(n: int, phases: Phases) -> Metrics:
-    """N restarts of a failing child made with ``leaf``, immediate policy.
-
-    The same child as the hand-written loop's (it raises as it runs), made
-    a runner the way the how-to makes a plain function one: ``leaf``
-    reports it ready and runs it in the runner's own task.
-    """
-    _discard_supervisor_logs()
-    flaky = FlakyTask(n)
-    done = trio.Event()
-
-    async def foreground() -> None:
-        await flaky.run()
-        done.set()  # the last run returns instead of raising
-        await trio.sleep_forever()
-
-    closed: list[proctree.Process] = []
-
-    async def main() -> None:
-        async with proctree.open_root() as root:
-            closed.append(root)
-            policy = proctree.RestartPolicy.immediate(failure_threshold=math.inf)
-            table = proctree.MemoryTable({"flaky": proctree.leaf(foreground)})
+            table = proctree.MemoryTable({"flaky": runner})
             sup = proctree.Supervisor(table, policy=policy, parent=root)
+            if on_supervisor is not None:
+                on_supervisor(sup)
             phases.mark("restarts")
             await sup.start()
             await done.wait()
@@ -517,11 +483,40 @@ def supervisor_restart_leaf(n: int, phases: Phases) -> Metrics:
 
     trio.run(main)
     _check_closed(closed[0] if closed else None)
-    samples = sorted(flaky.samples)
+    ordered = sorted(samples)
     return {
-        "restart": statistics.median(samples),
-        "restart_p90": samples[int(len(samples) * 0.9)],
+        "restart": statistics.median(ordered),
+        "restart_p90": ordered[int(len(ordered) * 0.9)],
     }
+
+
+def supervisor_restart(n: int, phases: Phases) -> Metrics:
+    """N restarts of a failing child, immediate policy, no threshold."""
+    flaky = _Flaky(n)
+
+    def keep(sup: proctree.Supervisor) -> None:
+        flaky.sup = sup
+
+    return _supervised_restarts(n, phases, flaky.run, flaky.done, flaky.samples, keep)
+
+
+def supervisor_restart_leaf(n: int, phases: Phases) -> Metrics:
+    """N restarts of a failing child made with ``leaf``, immediate policy.
+
+    The same child as the hand-written loop's (it raises as it runs), made
+    a runner the way the how-to makes a plain function one: ``leaf``
+    reports it ready and runs it in the runner's own task.
+    """
+    flaky = FlakyTask(n)
+    done = trio.Event()
+
+    async def foreground() -> None:
+        await flaky.run()
+        done.set()  # the last run returns instead of raising
+        await trio.sleep_forever()
+
+    leaf = proctree.leaf(foreground)
+    return _supervised_restarts(n, phases, leaf, done, flaky.samples)
 
 
 def trio_restart(n: int, phases: Phases) -> Metrics:
