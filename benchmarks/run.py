@@ -362,7 +362,7 @@ def plan(sections: str, sizes: Sizes, peers: Iterable[str]) -> list[Job]:
     if "g" in sections:
         jobs += plan_peers(sizes, peers)
     if "h" in sections:
-        jobs += [(case, sizes.rss) for case in RSS_CASES]
+        jobs += [(case, sizes.rss) for case, _, _ in RSS_CASES]
     # (a), (c) and (g) share bare trio runs, (e), (f) and (g) others.
     return list(dict.fromkeys(jobs))
 
@@ -532,40 +532,54 @@ def section_a(res: Results, n: int) -> str:
     return title + "\n" + table(headers, rows)
 
 
-def section_b(res: Results, n: int) -> str:
-    base = res.median(("mem-trio", n), "bytes")
-    floor = res.median(("mem-trio-scoped", n), "bytes")
+MemoryCase = tuple[str, str, float | None]  # case, label, target (x floor)
+
+
+def memory_rows(
+    res: Results, n: int, cases: Sequence[MemoryCase], with_peak: bool
+) -> list[list[str]]:
+    """(b) and (h)'s rows: bytes each, against the first case and the second.
+
+    The first case is the baseline, the second the floor; a case with a
+    target is judged against the floor, one without is for information.
+    """
+    base = res.median((cases[0][0], n), "bytes")
+    floor = res.median((cases[1][0], n), "bytes")
     rows = []
-    for case, label, target in (
-        ("mem-trio", "bare trio task (sleep_forever)", None),
-        ("mem-trio-scoped", "floor: bare task in its own CancelScope", None),
-        ("mem-go", "go node, fn sleeping forever", TARGET_MEMORY),
-        (
-            "mem-go-graceful",
-            "go node, fn awaiting proc.closing",
-            TARGET_MEMORY_GRACEFUL,
-        ),
-        ("mem-with_parent", "with_parent node (no task)", None),
-    ):
+    for i, (case, label, target) in enumerate(cases):
         size = res.median((case, n), "bytes")
         r, r_floor = ratio(size, base), ratio(size, floor)
-        if case == "mem-trio":
-            note = "(baseline)"
-        elif case == "mem-trio-scoped":
-            note = "(floor)"
+        if i < 2:
+            note = "(baseline)" if i == 0 else "(floor)"
         elif target is not None:
             note = verdict({"x floor": r_floor}, target)
         else:
             note = "(info)"
-        rows.append(
-            [
-                label,
-                "error" if size is None else f"{size:,.0f}",
-                fmt_ratio(r),
-                fmt_ratio(r_floor),
-                note,
-            ]
-        )
+        row = [label, "error" if size is None else f"{size:,.0f}"]
+        if with_peak:
+            peak = res.median((case, n), "peak")
+            row.append("error" if peak is None else f"{peak / 1e9:.2f}")
+        rows.append([*row, fmt_ratio(r), fmt_ratio(r_floor), note])
+    return rows
+
+
+def section_b(res: Results, n: int) -> str:
+    rows = memory_rows(
+        res,
+        n,
+        (
+            ("mem-trio", "bare trio task (sleep_forever)", None),
+            ("mem-trio-scoped", "floor: bare task in its own CancelScope", None),
+            ("mem-go", "go node, fn sleeping forever", TARGET_MEMORY),
+            (
+                "mem-go-graceful",
+                "go node, fn awaiting proc.closing",
+                TARGET_MEMORY_GRACEFUL,
+            ),
+            ("mem-with_parent", "with_parent node (no task)", None),
+        ),
+        with_peak=False,
+    )
     headers = [
         f"N = {n:,} idle",
         "bytes each",
@@ -577,42 +591,16 @@ def section_b(res: Results, n: int) -> str:
     return "(b) memory per idle task / node (tracemalloc)\n" + table(headers, rows)
 
 
-RSS_CASES = ("rss-trio", "rss-trio-scoped", "rss-go")
+RSS_CASES: tuple[MemoryCase, ...] = (
+    ("rss-trio", "bare trio task (sleep_forever)", None),
+    ("rss-trio-scoped", "floor: bare task in its own CancelScope", None),
+    ("rss-go", "go child, fn sleeping forever", TARGET_RSS),
+)
 
 
 def section_h(res: Results, n: int) -> str:
     """(h): the peak resident set of N idle children, against the floor's."""
-    base = res.median(("rss-trio", n), "bytes")
-    floor = res.median(("rss-trio-scoped", n), "bytes")
-    rows = []
-    for case, label in zip(
-        RSS_CASES,
-        (
-            "bare trio task (sleep_forever)",
-            "floor: bare task in its own CancelScope",
-            "go child, fn sleeping forever",
-        ),
-        strict=True,
-    ):
-        each = res.median((case, n), "bytes")
-        peak = res.median((case, n), "peak")
-        r, r_floor = ratio(each, base), ratio(each, floor)
-        if case == "rss-trio":
-            note = "(baseline)"
-        elif case == "rss-trio-scoped":
-            note = "(floor)"
-        else:
-            note = verdict({"x floor": r_floor}, TARGET_RSS)
-        rows.append(
-            [
-                label,
-                "error" if each is None else f"{each:,.0f}",
-                "error" if peak is None else f"{peak / 1e9:.2f}",
-                fmt_ratio(r),
-                fmt_ratio(r_floor),
-                note,
-            ]
-        )
+    rows = memory_rows(res, n, RSS_CASES, with_peak=True)
     headers = [
         f"N = {n:,} idle",
         "bytes each",
