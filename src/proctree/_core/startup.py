@@ -144,10 +144,7 @@ async def start(p: Process, timeout: float | None) -> None:
         drive([(p, None)], [])
         raise
     if timed_out:
-        error = StartTimeoutError(
-            f"process {p.name!r} did not call ready() within {limit:g}s "
-            "and was cancelled"
-        )
+        error = _timed_out(p, limit)
         p._error = error
         scope.cancel()
         drive([(p, None)], [])
@@ -274,15 +271,18 @@ async def _runner_task(p: Process, run: RunFn, progress: Startup) -> None:
         task_ended(p, scope)
 
 
+def _timed_out(p: Process, limit: float) -> StartTimeoutError:
+    return StartTimeoutError(
+        f"process {p.name!r} did not call ready() within {limit:g}s and was cancelled"
+    )
+
+
 def _ended_unready(p: Process, progress: Startup, scope: trio.CancelScope) -> None:
     """The runner returned (or was cancelled) before ``ready()``, still STARTING."""
     error: ProctreeError
     if scope.cancelled_caught and trio.current_time() >= progress.limit_at:
         scope.deadline = math.inf  # its start timeout, not a grace overrun
-        error = StartTimeoutError(
-            f"process {p.name!r} did not call ready() within "
-            f"{progress.limit:g}s and was cancelled"
-        )
+        error = _timed_out(p, progress.limit)
     else:
         error = StartError(
             f"the runner of process {p.name!r} returned before calling ready()"
