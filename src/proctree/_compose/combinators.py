@@ -121,12 +121,14 @@ class _Starts:
     deps: tuple[Runner, ...]
     nest: bool  # chain: each under the one before
     started: list[Process] = attrs.field(factory=list[Process])
-    parent: Process | None = None
     current: Process | None = None  # launched, not ready yet
     done: trio.Event = attrs.field(factory=trio.Event)
 
+    def parent(self) -> Process:
+        """Where the next part goes: under the last one in a chain."""
+        return self.started[-1] if self.nest and self.started else self.me
+
     async def run(self) -> None:
-        self.parent = self.me
         wake = self.done.set  # one bound method, to forget it by identity
         if not on_closing(self.me, wake):
             return
@@ -145,9 +147,8 @@ class _Starts:
         if index == len(self.deps) or is_closing(self.me) or self.keeper.failures:
             self.done.set()
             return
-        assert self.parent is not None
         try:
-            child = new_process(self.deps[index], parent=self.parent)
+            child = new_process(self.deps[index], parent=self.parent())
         except Exception as exc:
             self.keeper.failures.append(exc)
             self.done.set()
@@ -160,12 +161,9 @@ class _Starts:
         """A dependency became RUNNING: keep it, launch the next one."""
         if child is not self.current:
             return
-        assert self.parent is not None
-        release_close(self.parent, child)
+        release_close(self.parent(), child)
         self.started.append(child)
         self.current = None
-        if self.nest:
-            self.parent = child
         self.launch_next()
 
 
