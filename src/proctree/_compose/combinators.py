@@ -270,7 +270,9 @@ async def _stop_in_order(
     keeper.order = list(deps)
     keeper.advance()
     try:
-        for dep in deps:
+        # The first started is the last to close: waiting for it first
+        # wakes this task once, not once per dependency.
+        for dep in reversed(deps):
             if not _is_closed(dep):
                 await dep.closed.wait()
     except BaseException:

@@ -46,7 +46,7 @@ _CLOSED: Final = State.CLOSED
 class Startup:
     """How far a starting runner got: shared by start() and the runner task."""
 
-    event: trio.Event = attrs.field(factory=trio.Event)
+    event: trio.Event | None = None  # made by a start() that waits on it
     reached: bool = False  # the runner called ready()
     running: bool = False  # ... while STARTING, so the process became RUNNING
     abandoned: bool = False  # start()'s caller gave up: nobody will raise
@@ -123,15 +123,17 @@ async def start(p: Process, timeout: float | None) -> None:
     _check_startable(p, "start")
     limit = math.inf if timeout is None else check_seconds(timeout, "timeout")
     progress = _begin(p)
+    # The runner task has not run yet: it sets the event once it is there.
+    event = progress.event = trio.Event()
     scope = p._scope
     assert scope is not None
     try:
         if limit == math.inf:
-            await progress.event.wait()
+            await event.wait()
             timed_out = False
         else:
             with trio.move_on_after(limit) as waiter:
-                await progress.event.wait()
+                await event.wait()
             timed_out = waiter.cancelled_caught
     except BaseException:
         # The caller gave up (cancelled): abandon the startup. A failure
@@ -223,7 +225,8 @@ class ReadyCallback:
                     emit(host, "ready", p)
                 if progress.on_ready is not None:
                     progress.on_ready(p)
-            progress.event.set()
+            if progress.event is not None:
+                progress.event.set()
         return p
 
 
@@ -267,7 +270,8 @@ async def _runner_task(p: Process, run: RunFn, progress: Startup) -> None:
         if not isinstance(exc, Exception):
             raise
     finally:
-        progress.event.set()
+        if progress.event is not None:
+            progress.event.set()
         task_ended(p, scope)
 
 
