@@ -132,6 +132,37 @@ Probe = Callable[[], int]
 """What (b) and (h) read before and after: traced bytes, or the peak RSS."""
 
 
+def _tracked_objects() -> int:
+    """How many objects the cyclic garbage collector tracks now."""
+    gc.collect()
+    return len(gc.get_objects())
+
+
+class _Census:
+    """What (b) and (h) read before N items are made, to compare after.
+
+    Besides the probe (traced bytes or peak RSS), (b) counts the objects
+    the cyclic collector tracks: its full collections walk every one of
+    them, so their number sets much of the time an idle tree costs
+    (``docs/performance.rst``, "What bounds the go rows").
+    """
+
+    def __init__(self, probe: Probe) -> None:
+        self.probe = probe
+        self.counts = probe is _traced_bytes  # RSS runs stay as lean as possible
+        # Counted first: the list gc.get_objects() makes is freed before
+        # the bytes are read.
+        self.objects = _tracked_objects() if self.counts else 0
+        self.before = probe()
+
+    def per_item(self, n: int) -> Metrics:
+        after = self.probe()
+        out = {"bytes": (after - self.before) / n, "peak": after}
+        if self.counts:
+            out["objects"] = (_tracked_objects() - self.objects) / n
+        return out
+
+
 def _run_probed(main: Callable[[], Awaitable[None]], probe: Probe) -> None:
     if probe is _traced_bytes:
         tracemalloc.start()
@@ -153,14 +184,13 @@ def _trio_memory(
 
         async def main() -> None:
             async with trio.open_nursery() as nursery:
-                before = probe()
+                census = _Census(probe)
                 phases.mark("spawn")
                 for _ in range(n):
                     nursery.start_soon(body)
                 await trio.testing.wait_all_tasks_blocked()
                 phases.mark(None)
-                after = probe()
-                out["bytes"], out["peak"] = (after - before) / n, after
+                out.update(census.per_item(n))
                 nursery.cancel_scope.cancel()
 
         _run_probed(main, probe)
@@ -184,14 +214,13 @@ def _proctree_memory(
         async def main() -> None:
             async with proctree.open_root() as root:
                 closed.append(root)
-                before = probe()
+                census = _Census(probe)
                 phases.mark("spawn")
                 for _ in range(n):
                     make(root)
                 await trio.testing.wait_all_tasks_blocked()
                 phases.mark(None)
-                after = probe()
-                out["bytes"], out["peak"] = (after - before) / n, after
+                out.update(census.per_item(n))
                 await root.aclose(grace=0)
 
         _run_probed(main, probe)
@@ -380,10 +409,19 @@ def go_sequential(n: int, phases: Phases) -> Metrics:
 Ready = Callable[[], Awaitable[None]]
 
 
-def _discard_supervisor_logs() -> None:
+def _discard_supervisor_logs(*, keep_warnings: bool = False) -> None:
+    """Send the supervisor's log records nowhere.
+
+    By default its level is raised past WARNING, as for an application
+    that does not log a child's failures: the hand-written loops log
+    nothing either, and the supervisor then makes no record at all. With
+    ``keep_warnings`` each failure's WARNING record is still made and
+    handled (by a handler that drops it), to show what that costs.
+    """
     logger = logging.getLogger("proctree.supervisor")
     logger.addHandler(logging.NullHandler())
     logger.propagate = False
+    logger.setLevel(logging.WARNING if keep_warnings else logging.ERROR)
 
 
 async def _idle_child(ready: Ready) -> None:
@@ -459,9 +497,14 @@ def _supervised_restarts(
     done: trio.Event,
     samples: list[float],
     on_supervisor: Callable[[proctree.Supervisor], None] | None = None,
+    *,
+    logged: bool = False,
 ) -> Metrics:
-    """N restarts of ``runner`` under an immediate policy, until ``done``."""
-    _discard_supervisor_logs()
+    """N restarts of ``runner`` under an immediate policy, until ``done``.
+
+    ``logged``: each failure's WARNING log record is made (and dropped).
+    """
+    _discard_supervisor_logs(keep_warnings=logged)
     closed: list[proctree.Process] = []
 
     async def main() -> None:
@@ -500,50 +543,94 @@ def supervisor_restart(n: int, phases: Phases) -> Metrics:
     return _supervised_restarts(n, phases, flaky.run, flaky.done, flaky.samples, keep)
 
 
-def supervisor_restart_leaf(n: int, phases: Phases) -> Metrics:
+def _supervisor_restart_leaf(logged: bool) -> Workload:
     """N restarts of a failing child made with ``leaf``, immediate policy.
 
     The same child as the hand-written loop's (it raises as it runs), made
     a runner the way the how-to makes a plain function one: ``leaf``
     reports it ready and runs it in the runner's own task.
     """
-    flaky = FlakyTask(n)
-    done = trio.Event()
 
-    async def foreground() -> None:
-        await flaky.run()
-        done.set()  # the last run returns instead of raising
-        await trio.sleep_forever()
+    def workload(n: int, phases: Phases) -> Metrics:
+        flaky = FlakyTask(n)
+        done = trio.Event()
 
-    leaf = proctree.leaf(foreground)
-    return _supervised_restarts(n, phases, leaf, done, flaky.samples)
+        async def foreground() -> None:
+            await flaky.run()
+            done.set()  # the last run returns instead of raising
+            await trio.sleep_forever()
+
+        leaf = proctree.leaf(foreground)
+        return _supervised_restarts(n, phases, leaf, done, flaky.samples, logged=logged)
+
+    return workload
 
 
-def trio_restart(n: int, phases: Phases) -> Metrics:
+supervisor_restart_leaf = _supervisor_restart_leaf(logged=False)
+
+
+class _FlakyServing:
+    """The hand-written loop's match for ``_Flaky``: it serves, then fails.
+
+    Its run opens a nursery with a task that waits to be stopped (as
+    ``ready()`` does in ``_Flaky``), lets that task run once (as ``_Flaky``
+    waits until its process is RUNNING), then raises: the nursery must
+    cancel the waiting task before the failure reaches the loop.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.samples: list[float] = []
+        self.raised_at: float | None = None
+
+    async def run(self) -> None:
+        now = time.perf_counter()
+        if self.raised_at is not None:
+            self.samples.append(now - self.raised_at)
+            self.raised_at = None
+        if len(self.samples) >= self.n:
+            return
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.sleep_forever)
+            await trio.lowlevel.checkpoint()
+            self.raised_at = time.perf_counter()
+            raise RuntimeError("flaky child fails")
+
+
+def _trio_restart(
+    make: Callable[[int], FlakyTask | _FlakyServing],
+) -> Workload:
     """N restarts by a hand-written loop: a nursery per run, catch, run again.
 
     The peers' baseline: the child runs as a task of its own (as under a
     supervisor), and the loop around it catches its failure and starts it
     again at once.
     """
-    flaky = FlakyTask(n)
 
-    async def main() -> None:
-        phases.mark("restarts")
-        while len(flaky.samples) < n:
-            try:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(flaky.run)
-            except* RuntimeError:
-                pass  # restart it
-        phases.mark(None)
+    def workload(n: int, phases: Phases) -> Metrics:
+        flaky = make(n)
 
-    trio.run(main)
-    samples = sorted(flaky.samples)
-    return {
-        "restart": statistics.median(samples),
-        "restart_p90": samples[int(len(samples) * 0.9)],
-    }
+        async def main() -> None:
+            phases.mark("restarts")
+            while len(flaky.samples) < n:
+                try:
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(flaky.run)
+                except* RuntimeError:
+                    pass  # restart it
+            phases.mark(None)
+
+        trio.run(main)
+        samples = sorted(flaky.samples)
+        return {
+            "restart": statistics.median(samples),
+            "restart_p90": samples[int(len(samples) * 0.9)],
+        }
+
+    return workload
+
+
+trio_restart = _trio_restart(FlakyTask)
 
 
 CASES: dict[str, tuple[Workload, str]] = {
@@ -617,9 +704,17 @@ CASES: dict[str, tuple[Workload, str]] = {
         supervisor_restart_leaf,
         "proctree: N restarts of a leaf child that fails, immediate policy",
     ),
+    "restart-proctree-leaf-logged": (
+        _supervisor_restart_leaf(logged=True),
+        "proctree: the same, each failure's WARNING log record made and dropped",
+    ),
     "restart-trio": (
         trio_restart,
         "bare trio: N restarts of a task that fails, by a hand-written loop",
+    ),
+    "restart-trio-serving": (
+        _trio_restart(_FlakyServing),
+        "bare trio: the same loop, the task serving beside a waiting task first",
     ),
 }
 """Every workload by name, with a one-line description."""
