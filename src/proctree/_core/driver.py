@@ -233,6 +233,7 @@ async def go_task(
         with scope:
             p._run = await fn(p, *args)
     except BaseException as exc:
+        p._scope = None  # past it: the close that fail() makes cancels nothing
         if is_cancellation(exc):
             raise
         fail(p, exc, "function")
@@ -255,6 +256,8 @@ def task_ended(p: Process, scope: trio.CancelScope) -> None:
         note_overrun(host, p)
         if host is not None and host.instruments:
             emit(host, "grace_overrun", p)
+    # Its task is past its scope: a close from here on sets no deadline on it.
+    p._scope = None
     p._task_alive = False
     p._auto_close = True
     drive([], [p])

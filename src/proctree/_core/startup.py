@@ -251,9 +251,11 @@ async def _runner_task(p: Process, run: RunFn, progress: Startup) -> None:
     try:
         with scope:
             await run(ready)
+        p._scope = None  # past it: a close from here on cancels nothing
         if not progress.reached and p._state is _STARTING:
             _ended_unready(p, progress, scope)
     except BaseException as exc:
+        p._scope = None
         if is_cancellation(exc):
             raise
         if progress.running or progress.abandoned:
