@@ -331,7 +331,8 @@ def plan(sections: str, sizes: Sizes, peers: Iterable[str]) -> list[Job]:
     jobs: list[Job] = []
     if "a" in sections:
         jobs += [
-            (case, sizes.flat) for case in ("trio", "trio-scoped", "go", "go-graceful")
+            (case, sizes.flat)
+            for case in ("trio", "trio-scoped", "trio-scoped-each", "go", "go-graceful")
         ]
     if "b" in sections:
         jobs += [
@@ -487,6 +488,7 @@ def section_a(res: Results, n: int) -> str:
     for case, label in (
         ("trio", "bare trio: start_soon, nursery cancel"),
         ("trio-scoped", "floor: bare task in its own CancelScope"),
+        ("trio-scoped-each", "floor, each scope cancelled alone"),
         ("go", "go: sleep_forever, aclose(grace=0)"),
         ("go-graceful", "go: await proc.closing, aclose()"),
     ):
@@ -503,6 +505,9 @@ def section_a(res: Results, n: int) -> str:
             # What any task that can be forced alone costs (docs/design.md,
             # section 11): the line under which no go process can be.
             target = "(floor)"
+        elif case == "trio-scoped-each":
+            # How a forced tree's close cancels: one cancel() per process.
+            target = "(info)"
         elif case == "go":
             target = verdict({"x floor": r_floor}, TARGET_SPAWN_CLOSE)
         else:

@@ -89,6 +89,35 @@ def _trio_flat(body: Callable[[], Awaitable[None]]) -> Workload:
 trio_flat = _trio_flat(_sleeper)
 
 
+def trio_scoped_each(n: int, phases: Phases) -> Metrics:
+    """The floor's N tasks, each scope cancelled by its own ``cancel()`` call.
+
+    As a tree's close forces each process: the same tasks as the floor's
+    row, which cancels them all through their nursery's scope instead.
+    """
+
+    async def main() -> None:
+        scopes: list[trio.CancelScope] = []
+
+        async def scoped() -> None:
+            with trio.CancelScope() as scope:
+                scopes.append(scope)
+                await trio.sleep_forever()
+
+        async with trio.open_nursery() as nursery:
+            phases.mark("spawn")
+            for _ in range(n):
+                nursery.start_soon(scoped)
+            await trio.testing.wait_all_tasks_blocked()
+            phases.mark("close")
+            for scope in scopes:
+                scope.cancel()
+        phases.mark(None)
+
+    trio.run(main)
+    return {}
+
+
 def _go_flat(fn: GoFn, grace: float | None) -> Workload:
     """N ``root.go(fn)`` children, then ``root.aclose(grace=grace)``."""
 
@@ -638,6 +667,10 @@ CASES: dict[str, tuple[Workload, str]] = {
     "trio-scoped": (
         _trio_flat(_scoped_sleeper),
         "bare trio, each task in its own CancelScope: start_soon, cancel",
+    ),
+    "trio-scoped-each": (
+        trio_scoped_each,
+        "bare trio, each task in its own CancelScope, each scope cancelled",
     ),
     "go": (
         _go_flat(_go_sleeper, 0.0),
