@@ -148,3 +148,38 @@ async def test_cancel_on_closing_needs_a_process_with_its_own_task() -> None:
         plain = proctree.with_parent(root, name="plain")
         with pytest.raises(proctree.InvalidStateError, match="no task of its own"):
             cancel_on_closing(plain)
+
+
+class StepsOf(trio.abc.Instrument):
+    """Counts the steps of the tasks with a given name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.steps = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        if task.name == self.name:
+            self.steps += 1
+
+
+@pytest.mark.parametrize("kind", [proctree.sequential, proctree.chain])
+async def test_the_combinator_wakes_twice_to_start_and_twice_to_stop(
+    kind: Callable[..., proctree.RunnerObject],
+) -> None:
+    # Its parts start from each other's ready() and stop from each other's
+    # close: its own task runs once to begin, once when all are up (or, to
+    # stop, when asked and when the last part is CLOSED), never per part.
+    log: list[str] = []
+    parts = [logging_leaf(log, name, graceful=False) for name in "abcd"]
+    steps = StepsOf("stack")
+    async with proctree.open_root() as root:
+        p = proctree.new_process(kind(*parts, name="stack"), parent=root)
+        trio.lowlevel.add_instrument(steps)
+        try:
+            await p.start()
+            started = steps.steps
+            await p.stop()
+        finally:
+            trio.lowlevel.remove_instrument(steps)
+    assert log == ["start a", "start b", "start c", "start d"]
+    assert (started, steps.steps - started) == (2, 2)
