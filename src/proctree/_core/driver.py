@@ -166,8 +166,9 @@ def _settle(
     ev = p._closed_ev
     if ev is not None:
         ev.set()
-    if p._ups is not None:
-        for u in ups_of(p):
+    ups = p._ups
+    if ups is not None:
+        for u in ups if isinstance(ups, list) else (ups,):
             siblings = u._children
             if siblings is not None and siblings.pop(p, 0) & WAIT:
                 u._open_waits -= 1
