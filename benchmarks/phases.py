@@ -15,6 +15,7 @@ import gc
 import json
 import time
 from collections.abc import Callable
+from typing import NoReturn
 
 MARKER = "PROCTREE-BENCH-RESULT "
 """Starts the one stdout line of a worker that holds its figures as JSON."""
@@ -106,12 +107,19 @@ class FlakyTask:
         self.samples: list[float] = []
         self.raised_at: float | None = None
 
-    async def run(self) -> None:
+    def begin(self) -> bool:
+        """A run's first line: time the restart; False once N are done."""
         now = time.perf_counter()
         if self.raised_at is not None:
             self.samples.append(now - self.raised_at)
             self.raised_at = None
-        if len(self.samples) >= self.n:
-            return
+        return len(self.samples) < self.n
+
+    def fail(self) -> NoReturn:
+        """Fail this run, noting when."""
         self.raised_at = time.perf_counter()
         raise RuntimeError("flaky child fails")
+
+    async def run(self) -> None:
+        if self.begin():
+            self.fail()

@@ -14,7 +14,6 @@ import logging
 import math
 import resource
 import statistics
-import time
 import tracemalloc
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -66,8 +65,14 @@ def _check_closed(root: proctree.Process | None) -> None:
 # ----------------------------------------------- (a) and (c): flat spawn+close
 
 
-def _trio_flat(body: Callable[[], Awaitable[None]]) -> Workload:
-    """N bare tasks running ``body``: ``start_soon`` each, then cancel."""
+def _trio_flat(
+    body: Callable[[], Awaitable[None]],
+    close: Callable[[trio.Nursery], None] | None = None,
+) -> Workload:
+    """N bare tasks running ``body``: ``start_soon`` each, then cancel.
+
+    ``close`` cancels them instead of the nursery's scope, if given.
+    """
 
     def workload(n: int, phases: Phases) -> Metrics:
         async def main() -> None:
@@ -77,7 +82,10 @@ def _trio_flat(body: Callable[[], Awaitable[None]]) -> Workload:
                     nursery.start_soon(body)
                 await trio.testing.wait_all_tasks_blocked()
                 phases.mark("close")
-                nursery.cancel_scope.cancel()
+                if close is None:
+                    nursery.cancel_scope.cancel()
+                else:
+                    close(nursery)
             phases.mark(None)
 
         trio.run(main)
@@ -89,33 +97,28 @@ def _trio_flat(body: Callable[[], Awaitable[None]]) -> Workload:
 trio_flat = _trio_flat(_sleeper)
 
 
-def trio_scoped_each(n: int, phases: Phases) -> Metrics:
-    """The floor's N tasks, each scope cancelled by its own ``cancel()`` call.
+_each_scope: list[trio.CancelScope] = []  # one workload per process
 
-    As a tree's close forces each process: the same tasks as the floor's
-    row, which cancels them all through their nursery's scope instead.
-    """
 
-    async def main() -> None:
-        scopes: list[trio.CancelScope] = []
+async def _registered_sleeper() -> None:
+    # The floor's task, its scope kept where the close can cancel it alone.
+    with trio.CancelScope() as scope:
+        _each_scope.append(scope)
+        await trio.sleep_forever()
 
-        async def scoped() -> None:
-            with trio.CancelScope() as scope:
-                scopes.append(scope)
-                await trio.sleep_forever()
 
-        async with trio.open_nursery() as nursery:
-            phases.mark("spawn")
-            for _ in range(n):
-                nursery.start_soon(scoped)
-            await trio.testing.wait_all_tasks_blocked()
-            phases.mark("close")
-            for scope in scopes:
-                scope.cancel()
-        phases.mark(None)
+def _cancel_each(nursery: trio.Nursery) -> None:
+    for scope in _each_scope:
+        scope.cancel()
+    _each_scope.clear()
 
-    trio.run(main)
-    return {}
+
+trio_scoped_each = _trio_flat(_registered_sleeper, _cancel_each)
+"""The floor's N tasks, each scope cancelled by its own ``cancel()`` call.
+
+As a tree's close forces each process: the same tasks as the floor's
+row, which cancels them all through their nursery's scope instead.
+"""
 
 
 def _go_flat(fn: GoFn, grace: float | None) -> Workload:
@@ -487,25 +490,19 @@ def supervisor_fleet(n: int, phases: Phases) -> Metrics:
     return {}
 
 
-class _Flaky:
+class _Flaky(FlakyTask):
     """A child that fails as soon as it runs, N times, timing each restart.
 
     ``restart`` is the time from its raise to the first line of its next run.
     """
 
     def __init__(self, n: int) -> None:
-        self.n = n
-        self.samples: list[float] = []
-        self.raised_at: float | None = None
+        super().__init__(n)
         self.done = trio.Event()
         self.sup: proctree.Supervisor | None = None
 
-    async def run(self, ready: Ready) -> None:
-        now = time.perf_counter()
-        if self.raised_at is not None:
-            self.samples.append(now - self.raised_at)
-            self.raised_at = None
-        if len(self.samples) >= self.n:
+    async def run(self, ready: Ready) -> None:  # type: ignore[override]
+        if not self.begin():
             self.done.set()
             await ready()
             return
@@ -515,8 +512,7 @@ class _Flaky:
             nursery.start_soon(ready)  # the howto's pattern: serve, then work
             while me.state is not proctree.State.RUNNING:
                 await trio.lowlevel.checkpoint()
-            self.raised_at = time.perf_counter()
-            raise RuntimeError("flaky child fails")
+            self.fail()
 
 
 def _supervised_restarts(
@@ -598,7 +594,7 @@ def _supervisor_restart_leaf(logged: bool) -> Workload:
 supervisor_restart_leaf = _supervisor_restart_leaf(logged=False)
 
 
-class _FlakyServing:
+class _FlakyServing(FlakyTask):
     """The hand-written loop's match for ``_Flaky``: it serves, then fails.
 
     Its run opens a nursery with a task that waits to be stopped (as
@@ -607,27 +603,17 @@ class _FlakyServing:
     cancel the waiting task before the failure reaches the loop.
     """
 
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.samples: list[float] = []
-        self.raised_at: float | None = None
-
     async def run(self) -> None:
-        now = time.perf_counter()
-        if self.raised_at is not None:
-            self.samples.append(now - self.raised_at)
-            self.raised_at = None
-        if len(self.samples) >= self.n:
+        if not self.begin():
             return
         async with trio.open_nursery() as nursery:
             nursery.start_soon(trio.sleep_forever)
             await trio.lowlevel.checkpoint()
-            self.raised_at = time.perf_counter()
-            raise RuntimeError("flaky child fails")
+            self.fail()
 
 
 def _trio_restart(
-    make: Callable[[int], FlakyTask | _FlakyServing],
+    make: Callable[[int], FlakyTask],
 ) -> Workload:
     """N restarts by a hand-written loop: a nursery per run, catch, run again.
 
