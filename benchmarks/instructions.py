@@ -8,7 +8,7 @@ shows small changes that time cannot. Each workload runs twice under
 difference in items, leaves out the interpreter's start and the imports.
 
     python benchmarks/instructions.py trio-nested sequential
-    python benchmarks/instructions.py restart-trio restart-proctree-leaf --small 200 --big 1200
+    python benchmarks/instructions.py restart-trio restart-proctree-leaf --big 1100
 
 The first workload named is the baseline of the ratios. Instructions are
 not time: memory stalls and the garbage collector's pauses weigh more in
@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             args.big - args.small
         )
         base = per_item if base is None else base
-        print(f"{case:32s} {per_item:14,.0f} instructions each  {per_item / base:5.2f}x")
+        ratio = per_item / base
+        print(f"{case:32s} {per_item:14,.0f} instructions each  {ratio:5.2f}x")
     return 0
 
 
