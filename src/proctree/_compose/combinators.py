@@ -21,12 +21,12 @@ from .._core import (
     Ready,
     Runner,
     RunnerObject,
+    State,
     check_name,
     close_by,
     current_process,
     forced_at,
     forget_on_closing,
-    is_closed,
     is_closing,
     join_failures,
     launch,
@@ -90,13 +90,17 @@ class _Dependencies:
             order = self.order
             while order:
                 head = order[0]
-                if not is_closed(head):
+                if not _is_closed(head):
                     close_by(head, self.deadline)
-                    if not is_closed(head):  # closing: its close calls back
+                    if not _is_closed(head):  # closing: its close calls back
                         break
                 del order[0]
         finally:
             self.advancing = False
+
+
+def _is_closed(p: Process) -> bool:
+    return p.state is State.CLOSED
 
 
 @final
@@ -269,7 +273,7 @@ async def _stop_in_order(
         # The first started is the last to close: waiting for it first
         # wakes this task once, not once per dependency.
         for dep in reversed(deps):
-            if not is_closed(dep):
+            if not _is_closed(dep):
                 await dep.closed.wait()
     except BaseException:
         now = trio.current_time()

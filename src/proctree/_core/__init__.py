@@ -18,7 +18,6 @@ from .control import forced_at as forced_at
 from .control import forget_on_closing as forget_on_closing
 from .control import has_instruments as has_instruments
 from .control import instrument_hook as instrument_hook
-from .control import is_closed as is_closed
 from .control import is_closing as is_closing
 from .control import keeper_of as keeper_of
 from .control import kind_of as kind_of

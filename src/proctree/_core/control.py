@@ -30,7 +30,6 @@ __all__ = [
     "forget_on_closing",
     "has_instruments",
     "instrument_hook",
-    "is_closed",
     "is_closing",
     "keeper_of",
     "kind_of",
@@ -97,11 +96,6 @@ def instrument_hook(p: Process, hook: str, *args: object) -> None:
 def is_closing(p: Process) -> bool:
     """Whether ``p`` is CLOSING or CLOSED (without making its ``closing`` event)."""
     return p._state is State.CLOSING or p._state is State.CLOSED
-
-
-def is_closed(p: Process) -> bool:
-    """Whether ``p`` is CLOSED (one call, for the hot paths above the core)."""
-    return p._state is State.CLOSED
 
 
 def on_closing(p: Process, callback: Callable[[], object]) -> bool:
