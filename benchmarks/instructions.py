@@ -13,7 +13,7 @@ difference in items, leaves out the interpreter's start and the imports.
 The first workload named is the baseline of the ratios. Instructions are
 not time: memory stalls and the garbage collector's pauses weigh more in
 time (``docs/performance.rst`` has both for the (e) cycle). Needs
-``valgrind`` on the PATH; under a minute per workload.
+``valgrind`` on the PATH; one to two minutes per workload.
 """
 
 from __future__ import annotations
