@@ -44,6 +44,11 @@ class Phases:
         self._current: str | None = None
         self._since = 0.0
 
+    @property
+    def current(self) -> str | None:
+        """The phase running now, or None between phases."""
+        return self._current
+
     def mark(self, name: str | None) -> None:
         now = time.perf_counter()
         if self._current is not None:

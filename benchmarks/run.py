@@ -108,6 +108,9 @@ LONG_N = 10_000
 # The (e) workloads time "start" and "stop" phases; the others "spawn" and
 # "close".
 CYCLE_CASES = ("trio-nested", "sequential", "trio-scopes")
+# Their twins under a trio.abc.Instrument that counts the scheduler's work
+# per cycle: exact counts, so one round is enough.
+COUNT_CASES = ("trio-nested-count", "sequential-count", "trio-scopes-count")
 
 # Jobs below SHORT_N take well under a second and vary by +-20% from one
 # process to the next: they get SHORT_N // n times the rounds, at most
@@ -352,6 +355,7 @@ def plan(sections: str, sizes: Sizes, peers: Iterable[str]) -> list[Job]:
         jobs.append(("chain", sizes.depth))
     if "e" in sections:
         jobs += [(case, sizes.cycles) for case in CYCLE_CASES]
+        jobs += [(case, sizes.cycles) for case in COUNT_CASES]
     if "f" in sections:
         jobs += [("sup-proctree", sizes.supervised)]
         jobs += [("sup-triotp", sizes.supervised)] if triotp else []
@@ -377,6 +381,8 @@ def plan(sections: str, sizes: Sizes, peers: Iterable[str]) -> list[Job]:
 def rounds_for(job: Job, repeats: int, quick: bool) -> int:
     """Rounds for a job of size ``n``: short, noisy jobs get more (not in --quick)."""
     case, n = job
+    if case in COUNT_CASES:
+        return 1
     if quick or (case in LONG_CASES and n >= LONG_N):
         return repeats
     return repeats * max(1, min(MAX_EXTRA, SHORT_N // n))
@@ -766,6 +772,40 @@ def section_e(res: Results, n: int) -> str:
         f"target <= {TARGET_START_STOP:.1f}x",
     ]
     title = "(e) start+stop of a 3-deep sequential of leafs, per cycle"
+    return title + "\n" + table(headers, rows) + "\n\n" + scheduler_counts(res, n)
+
+
+def scheduler_counts(res: Results, n: int) -> str:
+    """(e)'s second table: the scheduler's work per cycle, counted exactly."""
+
+    def count(case: str, key: str) -> float | None:
+        return res.median((f"{case}-count", n), f"count_{key}")
+
+    def fmt(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f}"
+
+    rows = []
+    for case, label in (
+        ("trio-nested", "bare trio: 3 nested nurseries, nursery.start"),
+        ("sequential", "proctree: sequential(leaf x 3), start(), stop()"),
+        ("trio-scopes", "bare trio: 1 nursery, scope + event each"),
+    ):
+        cells = [count(case, key) for key in ("spawned_start", "passes_start")]
+        cells += [count(case, key) for key in ("steps_start", "passes_stop")]
+        cells += [count(case, "steps_stop")]
+        rows.append([label, *map(fmt, cells)])
+    headers = [
+        f"per cycle, over {n:,} cycles",
+        "tasks spawned",
+        "start passes",
+        "start steps",
+        "stop passes",
+        "stop steps",
+    ]
+    title = (
+        "(e) scheduler work per cycle (a trio.abc.Instrument counts run-loop"
+        " passes and task steps; exact, not timed)"
+    )
     return title + "\n" + table(headers, rows)
 
 

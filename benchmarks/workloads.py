@@ -16,7 +16,7 @@ import resource
 import statistics
 import tracemalloc
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import trio
 import trio.testing
@@ -332,7 +332,9 @@ async def _service(
     await trio.sleep_forever()
 
 
-def trio_nested(n: int, phases: Phases) -> Metrics:
+def trio_nested(
+    n: int, phases: Phases, instruments: Sequence[trio.abc.Instrument] = ()
+) -> Metrics:
     """N cycles: 3 nested nurseries, each ``nursery.start``-ing one service.
 
     Leaving a nursery waits for its service, so cancelling the innermost one
@@ -354,7 +356,7 @@ def trio_nested(n: int, phases: Phases) -> Metrics:
                 first.cancel_scope.cancel()
             phases.mark(None)
 
-    trio.run(main)
+    trio.run(main, instruments=instruments)
     return {}
 
 
@@ -373,7 +375,9 @@ async def _service_with_handle(
         ended.set()
 
 
-def trio_scopes(n: int, phases: Phases) -> Metrics:
+def trio_scopes(
+    n: int, phases: Phases, instruments: Sequence[trio.abc.Instrument] = ()
+) -> Metrics:
     """N cycles: one nursery, each service in its own cancel scope.
 
     The other bare trio form (for information): trio has no way to wait for
@@ -394,11 +398,13 @@ def trio_scopes(n: int, phases: Phases) -> Metrics:
                     await ended.wait()
             phases.mark(None)
 
-    trio.run(main)
+    trio.run(main, instruments=instruments)
     return {}
 
 
-def go_sequential(n: int, phases: Phases) -> Metrics:
+def go_sequential(
+    n: int, phases: Phases, instruments: Sequence[trio.abc.Instrument] = ()
+) -> Metrics:
     """N cycles: ``new_process(sequential(leaf, ...))``, ``start()``, ``stop()``.
 
     Each leaf runs ``_sleeper`` with no graceful_stop, so a stop cancels it
@@ -426,9 +432,53 @@ def go_sequential(n: int, phases: Phases) -> Metrics:
                     raise RuntimeError(f"stop() returned before CLOSED: {p!r}")
             await root.aclose(grace=0)
 
-    trio.run(main)
+    trio.run(main, instruments=instruments)
     _check_closed(closed[0] if closed else None)
     return {}
+
+
+class SchedulerCount(trio.abc.Instrument):
+    """Counts, per phase, the run loop's passes, its task steps and the tasks spawned.
+
+    A pass is one turn of trio's run loop (one I/O wait, then one batch of
+    runnable tasks); a step is one resumption of one task. The counts are
+    exact and do not depend on the machine's speed, so they say how much
+    scheduling a cycle takes, apart from what each step costs. Hooks that
+    fire between phases are not counted.
+    """
+
+    def __init__(self, phases: Phases) -> None:
+        self.phases = phases
+        self.counts: dict[str, float] = {}
+
+    def _add(self, what: str) -> None:
+        phase = self.phases.current
+        if phase is not None:
+            key = f"{what}_{phase}"
+            self.counts[key] = self.counts.get(key, 0.0) + 1.0
+
+    def after_io_wait(self, timeout: float) -> None:
+        self._add("passes")
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self._add("steps")
+
+    def task_spawned(self, task: trio.lowlevel.Task) -> None:
+        self._add("spawned")
+
+
+CycleWorkload = Callable[[int, Phases, Sequence[trio.abc.Instrument]], Metrics]
+
+
+def _counted(workload: CycleWorkload) -> Workload:
+    """A cycle workload run under :class:`SchedulerCount`: counts per cycle."""
+
+    def counted(n: int, phases: Phases) -> Metrics:
+        counter = SchedulerCount(phases)
+        workload(n, phases, (counter,))
+        return {f"count_{key}": value / n for key, value in counter.counts.items()}
+
+    return counted
 
 
 # ------------------------------------------------------------ (f) supervisor
@@ -701,6 +751,18 @@ CASES: dict[str, tuple[Workload, str]] = {
     "sequential": (
         go_sequential,
         "proctree: N x new_process(sequential of 3 leafs), start(), stop()",
+    ),
+    "trio-nested-count": (
+        _counted(trio_nested),
+        "bare trio: 3 nested nurseries, scheduler passes, steps and tasks counted",
+    ),
+    "sequential-count": (
+        _counted(go_sequential),
+        "proctree: sequential of 3 leafs, scheduler passes, steps and tasks counted",
+    ),
+    "trio-scopes-count": (
+        _counted(trio_scopes),
+        "bare trio: 1 nursery, scope + event each, scheduler work counted",
     ),
     "sup-proctree": (
         supervisor_fleet,
