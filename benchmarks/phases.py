@@ -15,7 +15,7 @@ import gc
 import json
 import time
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 MARKER = "PROCTREE-BENCH-RESULT "
 """Starts the one stdout line of a worker that holds its figures as JSON."""
@@ -39,6 +39,8 @@ class Phases:
         self, profiler: cProfile.Profile | None = None, profiled: str | None = None
     ) -> None:
         self.seconds: dict[str, float] = {}
+        self.instruments: list[Any] = []
+        """trio instruments for the workload's ``trio.run`` (counting jobs add one)."""
         self._profiler = profiler
         self._profiled = profiled
         self._current: str | None = None

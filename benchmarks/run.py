@@ -110,7 +110,14 @@ LONG_N = 10_000
 CYCLE_CASES = ("trio-nested", "sequential", "trio-scopes")
 # Their twins under a trio.abc.Instrument that counts the scheduler's work
 # per cycle: exact counts, so one round is enough.
-COUNT_CASES = ("trio-nested-count", "sequential-count", "trio-scopes-count")
+# (f)'s restarts likewise, counted per restart.
+RESTART_COUNTED = ("trio", "trio-serving", "proctree", "proctree-leaf")
+COUNT_CASES = (
+    "trio-nested-count",
+    "sequential-count",
+    "trio-scopes-count",
+    *(f"restart-{side}-count" for side in RESTART_COUNTED),
+)
 
 # Jobs below SHORT_N take well under a second and vary by +-20% from one
 # process to the next: they get SHORT_N // n times the rounds, at most
@@ -201,10 +208,42 @@ def profile(case: str, n: int, phase: str | None, top: int, use_gc: bool) -> int
     print(
         f"{description}, n = {n:,}: phase {phase!r} took {phases.seconds[phase]:.3f} s"
     )
+    print(by_package(pstats.Stats(profiler)))
     for key in ("tottime", "cumulative"):
         print(f"\n--- top {top} by {key} ---")
         pstats.Stats(profiler, stream=sys.stdout).sort_stats(key).print_stats(top)
     return 0
+
+
+def package_of(filename: str) -> str:
+    """Whose code a profiled function is: proctree, trio, the benchmark, other."""
+    path = filename.replace(os.sep, "/")
+    for package in ("proctree", "trio"):
+        if f"/{package}/" in path:
+            return package
+    if path.startswith(str(HERE).replace(os.sep, "/")):
+        return "benchmark"
+    return "other (stdlib, builtins)"
+
+
+def by_package(stats: pstats.Stats) -> str:
+    """The profiled phase's own time (tottime) and calls, summed by package."""
+    seconds: dict[str, float] = {}
+    calls: dict[str, int] = {}
+    entries = stats.stats  # type: ignore[attr-defined]
+    for (filename, _, _), (_, ncalls, tottime, _, _) in entries.items():
+        package = package_of(filename)
+        seconds[package] = seconds.get(package, 0.0) + tottime
+        calls[package] = calls.get(package, 0) + ncalls
+    total = sum(seconds.values()) or 1.0
+    lines = ["\n--- own time by package (tottime, under the profiler) ---"]
+    for package in sorted(seconds, key=seconds.__getitem__, reverse=True):
+        share = seconds[package] / total
+        lines.append(
+            f"  {package:<26} {seconds[package]:8.3f} s  {share:6.1%}"
+            f"  {calls[package]:>10,} calls"
+        )
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------ orchestrator
@@ -370,6 +409,7 @@ def plan(sections: str, sizes: Sizes, peers: Iterable[str]) -> list[Job]:
             )
         ]
         jobs += [("restart-triotp", sizes.restarts)] if triotp else []
+        jobs += [(f"restart-{side}-count", sizes.restarts) for side in RESTART_COUNTED]
     if "g" in sections:
         jobs += plan_peers(sizes, peers)
     if "h" in sections:
@@ -871,14 +911,15 @@ def section_f(res: Results, sizes: Sizes, peers: PeerSetup) -> str:
         "proctree-leaf-logged": "trio",
     }
     t_med = res.median(("restart-triotp", k), "restart") if triotp else None
-    for side, label in (
+    r_rows_labels = (
         ("trio", "bare trio: a hand-written loop, a nursery per run"),
         ("trio-serving", "bare trio: the loop, child serves beside a task"),
         ("proctree", "proctree: immediate(), child serves then fails"),
         ("proctree-leaf", "proctree: immediate(), child a leaf that fails"),
         ("proctree-leaf-logged", "proctree: the same, failures logged"),
         ("triotp", "triotp: PERMANENT, max_restarts past N"),
-    ):
+    )
+    for side, label in r_rows_labels:
         job = (f"restart-{side}", k)
         if side == "triotp" and triotp is None:
             r_rows.append([label, "-", "-", "-", "-", no_triotp])
@@ -927,7 +968,25 @@ def section_f(res: Results, sizes: Sizes, peers: PeerSetup) -> str:
         "restart latency, raise to the next run's first line\n"
         f"  triotp side: {where}"
     )
-    return title + "\n" + first + "\n\n" + second
+    labels = dict(r_rows_labels)
+    c_rows = []
+    for side in RESTART_COUNTED:
+        job = (f"restart-{side}-count", k)
+        counts = [
+            res.median(job, f"count_{key}_restarts")
+            for key in ("spawned", "passes", "steps")
+        ]
+        c_rows.append(
+            [labels[side], *("-" if c is None else f"{c:.1f}" for c in counts)]
+        )
+    c_headers = [
+        "per restart (counted, not timed)",
+        "tasks spawned",
+        "scheduler passes",
+        "task steps",
+    ]
+    third = table(c_headers, c_rows)
+    return title + "\n" + first + "\n\n" + second + "\n\n" + third
 
 
 FLAT_LABELS = {

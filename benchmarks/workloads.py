@@ -16,7 +16,7 @@ import resource
 import statistics
 import tracemalloc
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 
 import trio
 import trio.testing
@@ -332,9 +332,7 @@ async def _service(
     await trio.sleep_forever()
 
 
-def trio_nested(
-    n: int, phases: Phases, instruments: Sequence[trio.abc.Instrument] = ()
-) -> Metrics:
+def trio_nested(n: int, phases: Phases) -> Metrics:
     """N cycles: 3 nested nurseries, each ``nursery.start``-ing one service.
 
     Leaving a nursery waits for its service, so cancelling the innermost one
@@ -356,7 +354,7 @@ def trio_nested(
                 first.cancel_scope.cancel()
             phases.mark(None)
 
-    trio.run(main, instruments=instruments)
+    trio.run(main, instruments=phases.instruments)
     return {}
 
 
@@ -375,9 +373,7 @@ async def _service_with_handle(
         ended.set()
 
 
-def trio_scopes(
-    n: int, phases: Phases, instruments: Sequence[trio.abc.Instrument] = ()
-) -> Metrics:
+def trio_scopes(n: int, phases: Phases) -> Metrics:
     """N cycles: one nursery, each service in its own cancel scope.
 
     The other bare trio form (for information): trio has no way to wait for
@@ -398,13 +394,11 @@ def trio_scopes(
                     await ended.wait()
             phases.mark(None)
 
-    trio.run(main, instruments=instruments)
+    trio.run(main, instruments=phases.instruments)
     return {}
 
 
-def go_sequential(
-    n: int, phases: Phases, instruments: Sequence[trio.abc.Instrument] = ()
-) -> Metrics:
+def go_sequential(n: int, phases: Phases) -> Metrics:
     """N cycles: ``new_process(sequential(leaf, ...))``, ``start()``, ``stop()``.
 
     Each leaf runs ``_sleeper`` with no graceful_stop, so a stop cancels it
@@ -432,7 +426,7 @@ def go_sequential(
                     raise RuntimeError(f"stop() returned before CLOSED: {p!r}")
             await root.aclose(grace=0)
 
-    trio.run(main, instruments=instruments)
+    trio.run(main, instruments=phases.instruments)
     _check_closed(closed[0] if closed else None)
     return {}
 
@@ -467,15 +461,13 @@ class SchedulerCount(trio.abc.Instrument):
         self._add("spawned")
 
 
-CycleWorkload = Callable[[int, Phases, Sequence[trio.abc.Instrument]], Metrics]
-
-
-def _counted(workload: CycleWorkload) -> Workload:
-    """A cycle workload run under :class:`SchedulerCount`: counts per cycle."""
+def _counted(workload: Workload) -> Workload:
+    """``workload`` under :class:`SchedulerCount`: its counts per cycle or restart."""
 
     def counted(n: int, phases: Phases) -> Metrics:
         counter = SchedulerCount(phases)
-        workload(n, phases, (counter,))
+        phases.instruments.append(counter)
+        workload(n, phases)
         return {f"count_{key}": value / n for key, value in counter.counts.items()}
 
     return counted
@@ -600,7 +592,7 @@ def _supervised_restarts(
             await sup.aclose(grace=0)
             await root.aclose(grace=0)
 
-    trio.run(main)
+    trio.run(main, instruments=phases.instruments)
     _check_closed(closed[0] if closed else None)
     ordered = sorted(samples)
     return {
@@ -688,7 +680,7 @@ def _trio_restart(
                     pass  # restart it
             phases.mark(None)
 
-        trio.run(main)
+        trio.run(main, instruments=phases.instruments)
         samples = sorted(flaky.samples)
         return {
             "restart": statistics.median(samples),
@@ -802,3 +794,12 @@ CASES: dict[str, tuple[Workload, str]] = {
     ),
 }
 """Every workload by name, with a one-line description."""
+
+# The restart workloads again under SchedulerCount (per restart).
+CASES.update(
+    {
+        f"{case}-count": (_counted(workload), f"{text}: scheduler work counted")
+        for case, (workload, text) in list(CASES.items())
+        if case.startswith("restart-") and not case.endswith("-logged")
+    }
+)
