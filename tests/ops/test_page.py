@@ -130,6 +130,7 @@ def _serve(runtime: Path, pid: int) -> tuple[subprocess.Popen[str], str]:
 def test_the_page_in_a_browser_shows_a_process_then_shows_it_closed(
     tmp_path: Path,
 ) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -137,7 +138,12 @@ def test_the_page_in_a_browser_shows_a_process_then_shows_it_closed(
         serving, url = _serve(tmp_path, prog.pid)
         try:
             browser.get(url)
-            wait = WebDriverWait(browser, 30)
+            # The page redraws its rows as the tree changes, so an element
+            # found a moment ago may be gone: every look is a fresh find,
+            # retried by the wait when the redraw came in between.
+            wait = WebDriverWait(
+                browser, 30, ignored_exceptions=(StaleElementReferenceException,)
+            )
 
             def state_of(name: str) -> str | None:
                 rows = browser.find_elements(
@@ -145,30 +151,29 @@ def test_the_page_in_a_browser_shows_a_process_then_shows_it_closed(
                 )
                 return rows[0].get_attribute("data-state") if rows else None
 
+            def text_of(selector: str) -> str:
+                return str(browser.find_element(By.CSS_SELECTOR, selector).text)
+
+            def click(selector: str) -> bool:
+                browser.find_element(By.CSS_SELECTOR, selector).click()
+                return True
+
             wait.until(lambda _: state_of("job-1") == "RUNNING")
-            row = browser.find_element(By.CSS_SELECTOR, '.row[data-name="job-1"]')
-            assert "go" in row.text
-            assert "up " in row.text
-            assert browser.find_element(By.ID, "status").text == "live"
+            row = wait.until(lambda _: text_of('.row[data-name="job-1"]'))
+            assert "go" in row
+            assert "up " in row
+            assert wait.until(lambda _: text_of("#status")) == "live"
             prog.command("close job-1")
             wait.until(lambda _: state_of("job-1") == "CLOSED")
-            closed = browser.find_element(
-                By.CSS_SELECTOR, '.row.closed[data-name="job-1"]'
-            )
-            assert "requested" in closed.text
+            closed = wait.until(lambda _: text_of('.row.closed[data-name="job-1"]'))
+            assert "requested" in closed
             # Collapsing "jobs" hides its children; opening shows them again.
-            browser.find_element(
-                By.CSS_SELECTOR, '.row[data-name="jobs"] .toggle'
-            ).click()
+            wait.until(lambda _: click('.row[data-name="jobs"] .toggle'))
             wait.until(lambda _: state_of("job-0") is None)
-            browser.find_element(
-                By.CSS_SELECTOR, '.row[data-name="jobs"] .toggle'
-            ).click()
+            wait.until(lambda _: click('.row[data-name="jobs"] .toggle'))
             wait.until(lambda _: state_of("job-0") == "RUNNING")
             prog.stop()
-            wait.until(
-                lambda _: "program gone" in browser.find_element(By.ID, "status").text
-            )
+            wait.until(lambda _: "program gone" in text_of("#status"))
         finally:
             serving.terminate()
             serving.communicate(timeout=30)
