@@ -108,16 +108,24 @@ LONG_N = 10_000
 # The (e) workloads time "start" and "stop" phases; the others "spawn" and
 # "close".
 CYCLE_CASES = ("trio-nested", "sequential", "trio-scopes")
-# Their twins under a trio.abc.Instrument that counts the scheduler's work
-# per cycle: exact counts, so one round is enough.
-# (f)'s restarts likewise, counted per restart.
-RESTART_COUNTED = ("trio", "trio-serving", "proctree", "proctree-leaf")
-COUNT_CASES = (
-    "trio-nested-count",
-    "sequential-count",
-    "trio-scopes-count",
-    *(f"restart-{side}-count" for side in RESTART_COUNTED),
+CYCLE_ROWS = dict(
+    zip(
+        CYCLE_CASES,
+        (
+            "bare trio: 3 nested nurseries, nursery.start",
+            "proctree: sequential(leaf x 3), start(), stop()",
+            "bare trio: 1 nursery, scope + event each",
+        ),
+        strict=True,
+    )
 )
+# The "-count" twins of (e)'s cycles and of (f)'s restarts run under a
+# trio.abc.Instrument that counts the scheduler's work: exact counts, so
+# one round is enough.
+CYCLE_COUNT_CASES = tuple(f"{case}-count" for case in CYCLE_CASES)
+RESTART_COUNTED = ("trio", "trio-serving", "proctree", "proctree-leaf")
+RESTART_COUNT_CASES = tuple(f"restart-{side}-count" for side in RESTART_COUNTED)
+COUNT_CASES = CYCLE_COUNT_CASES + RESTART_COUNT_CASES
 
 # Jobs below SHORT_N take well under a second and vary by +-20% from one
 # process to the next: they get SHORT_N // n times the rounds, at most
@@ -395,7 +403,7 @@ def plan(sections: str, sizes: Sizes, peers: Iterable[str]) -> list[Job]:
         jobs.append(("chain", sizes.depth))
     if "e" in sections:
         jobs += [(case, sizes.cycles) for case in CYCLE_CASES]
-        jobs += [(case, sizes.cycles) for case in COUNT_CASES]
+        jobs += [(case, sizes.cycles) for case in CYCLE_COUNT_CASES]
     if "f" in sections:
         jobs += [("sup-proctree", sizes.supervised)]
         jobs += [("sup-triotp", sizes.supervised)] if triotp else []
@@ -410,7 +418,7 @@ def plan(sections: str, sizes: Sizes, peers: Iterable[str]) -> list[Job]:
             )
         ]
         jobs += [("restart-triotp", sizes.restarts)] if triotp else []
-        jobs += [(f"restart-{side}-count", sizes.restarts) for side in RESTART_COUNTED]
+        jobs += [(case, sizes.restarts) for case in RESTART_COUNT_CASES]
     if "g" in sections:
         jobs += plan_peers(sizes, peers)
     if "h" in sections:
@@ -516,6 +524,11 @@ def ratio(x: float | None, base: float | None) -> float | None:
 
 def fmt_ratio(r: float | None) -> str:
     return "-" if r is None else f"{r:.2f}x"
+
+
+def fmt_count(count: float | None) -> str:
+    """A per-cycle or per-restart count of the scheduler's work."""
+    return "-" if count is None else f"{count:.1f}"
 
 
 def verdict(checks: dict[str, float | None], limit: float) -> str:
@@ -776,11 +789,7 @@ def section_e(res: Results, n: int) -> str:
     b_start, b_stop = res.median(base, "start"), res.median(base, "stop")
     b_total = None if b_start is None or b_stop is None else b_start + b_stop
     rows = []
-    for case, label in (
-        ("trio-nested", "bare trio: 3 nested nurseries, nursery.start"),
-        ("sequential", "proctree: sequential(leaf x 3), start(), stop()"),
-        ("trio-scopes", "bare trio: 1 nursery, scope + event each"),
-    ):
+    for case, label in CYCLE_ROWS.items():
         start, stop = res.median((case, n), "start"), res.median((case, n), "stop")
         total = None if start is None or stop is None else start + stop
         r_total = ratio(total, b_total)
@@ -819,22 +828,11 @@ def section_e(res: Results, n: int) -> str:
 def scheduler_counts(res: Results, n: int) -> str:
     """(e)'s second table: the scheduler's work per cycle, counted exactly."""
 
-    def count(case: str, key: str) -> float | None:
-        return res.median((f"{case}-count", n), f"count_{key}")
-
-    def fmt(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f}"
-
+    keys = ("spawned_start", "passes_start", "steps_start", "passes_stop", "steps_stop")
     rows = []
-    for case, label in (
-        ("trio-nested", "bare trio: 3 nested nurseries, nursery.start"),
-        ("sequential", "proctree: sequential(leaf x 3), start(), stop()"),
-        ("trio-scopes", "bare trio: 1 nursery, scope + event each"),
-    ):
-        cells = [count(case, key) for key in ("spawned_start", "passes_start")]
-        cells += [count(case, key) for key in ("steps_start", "passes_stop")]
-        cells += [count(case, "steps_stop")]
-        rows.append([label, *map(fmt, cells)])
+    for case, label in CYCLE_ROWS.items():
+        job = (f"{case}-count", n)
+        rows.append([label, *(fmt_count(res.median(job, f"count_{k}")) for k in keys)])
     headers = [
         f"per cycle, over {n:,} cycles",
         "tasks spawned",
@@ -977,9 +975,7 @@ def section_f(res: Results, sizes: Sizes, peers: PeerSetup) -> str:
             res.median(job, f"count_{key}_restarts")
             for key in ("spawned", "passes", "steps")
         ]
-        c_rows.append(
-            [labels[side], *("-" if c is None else f"{c:.1f}" for c in counts)]
-        )
+        c_rows.append([labels[side], *map(fmt_count, counts)])
     c_headers = [
         "per restart (counted, not timed)",
         "tasks spawned",

@@ -744,18 +744,6 @@ CASES: dict[str, tuple[Workload, str]] = {
         go_sequential,
         "proctree: N x new_process(sequential of 3 leafs), start(), stop()",
     ),
-    "trio-nested-count": (
-        _counted(trio_nested),
-        "bare trio: 3 nested nurseries, scheduler passes, steps and tasks counted",
-    ),
-    "sequential-count": (
-        _counted(go_sequential),
-        "proctree: sequential of 3 leafs, scheduler passes, steps and tasks counted",
-    ),
-    "trio-scopes-count": (
-        _counted(trio_scopes),
-        "bare trio: 1 nursery, scope + event each, scheduler work counted",
-    ),
     "sup-proctree": (
         supervisor_fleet,
         "proctree: Supervisor of N idle children, start(), aclose(grace=0)",
@@ -795,11 +783,12 @@ CASES: dict[str, tuple[Workload, str]] = {
 }
 """Every workload by name, with a one-line description."""
 
-# The restart workloads again under SchedulerCount (per restart).
+# The cycle and restart workloads again under SchedulerCount, as "CASE-count".
 CASES.update(
     {
-        f"{case}-count": (_counted(workload), f"{text}: scheduler work counted")
+        f"{case}-count": (_counted(workload), f"{text}; scheduler work counted")
         for case, (workload, text) in list(CASES.items())
-        if case.startswith("restart-") and not case.endswith("-logged")
+        if case in ("trio-nested", "sequential", "trio-scopes")
+        or case.startswith("restart-")
     }
 )
